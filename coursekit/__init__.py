@@ -1,0 +1,2 @@
+"""coursekit: the helper library of the course."""
+__version__ = "0.1.0"
