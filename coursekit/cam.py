@@ -1,0 +1,114 @@
+"""Class activation maps: which parts of an image made the model choose a class.
+
+CAM (Zhou et al., 2016) works for models that end in average pooling and one `Linear` layer: the
+score of class k is the average over positions of `sum_c W[k, c] * A[c, y, x]`, where `A` are the
+last convolutional features. So the map `sum_c W[k, c] * A[c]` says how much each position adds.
+Grad-CAM (Selvaraju et al., 2017) works for any model: it weights each channel of a hooked layer's
+activations by the average gradient of the class score with respect to that channel.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .hooks import hook_output
+from .plots import show_image
+from .utils import to_np
+
+__all__ = ["class_activation_map", "grad_cam", "resize_cam", "show_cam"]
+
+_POOLING = (nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.Flatten, nn.Dropout, nn.Identity)
+
+
+@contextlib.contextmanager
+def _evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Context manager: put `model` in eval mode (BatchNorm statistics fixed, no dropout), then restore it."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def _split_model(model: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """Return (body, head) of a `vision_learner` model or of a torchvision-style ResNet (`avgpool`, `fc`)."""
+    if isinstance(model, nn.Sequential) and len(model) == 2:
+        return model[0], model[1]
+    names = [n for n, _ in model.named_children()]
+    if "avgpool" in names and "fc" in names:
+        children = list(model.children())
+        return nn.Sequential(*children[:names.index("avgpool")]), nn.Sequential(model.avgpool, nn.Flatten(), model.fc)
+    raise ValueError(f"Cannot tell the body from the head of this {type(model).__name__}: pass body= "
+                     "(the convolutional part) and head_linear= (the last Linear layer), or layer= for grad_cam.")
+
+
+def _head_linear(head: nn.Module) -> nn.Linear:
+    """Return the head's single Linear layer, checking that everything else only pools, flattens or drops."""
+    mods = [m for m in head.modules() if not isinstance(m, nn.Sequential)]
+    others = [type(m).__name__ for m in mods[:-1] if not isinstance(m, _POOLING) and type(m).__name__ != "Flatten"]
+    if not mods or not isinstance(mods[-1], nn.Linear) or others:
+        raise ValueError(f"CAM needs a head that only averages the features and applies one Linear layer; this head "
+                         f"also has {others or 'no final Linear'}. Use grad_cam(model, x, layer=<body>) instead, "
+                         "or a learner made with vision_learner(..., concat_pool=False, first_bn=False, lin_ftrs=[], ps=0).")
+    return mods[-1]
+
+
+def _targets(target: int | torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor:
+    """Return one class index per image: `target` as a tensor, or the predicted classes if None."""
+    if target is None:
+        return logits.argmax(1)
+    t = torch.as_tensor(target, device=logits.device).long().flatten()
+    return t.expand(len(logits)) if t.numel() == 1 else t
+
+
+def class_activation_map(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor | None = None,
+                         body: nn.Module | None = None, head_linear: nn.Linear | None = None) -> torch.Tensor:
+    """Return the CAM of class `target` (default: the predicted one) for each image of `x`: `(bs, h, w)`.
+
+    `h, w` is the size of the body's feature map (e.g. 8x8 for 32x32 images): see `resize_cam`.
+    """
+    if body is None or head_linear is None:
+        b, head = _split_model(model)
+        body, head_linear = body or b, head_linear or _head_linear(head)
+    with torch.no_grad(), _evaluating(model):
+        feats = body(x)
+        if feats.shape[1] != head_linear.in_features:
+            raise ValueError(f"The body gives {feats.shape[1]} channels but the Linear layer takes "
+                             f"{head_linear.in_features}: CAM needs the features to go straight into it.")
+        t = _targets(target, model(x))
+        return torch.einsum("bc,bchw->bhw", head_linear.weight[t], feats)
+
+
+def grad_cam(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor | None = None,
+             layer: nn.Module | None = None) -> torch.Tensor:
+    """Return the Grad-CAM of class `target` (default: predicted) at `layer` (default: the body): `(bs, h, w)`."""
+    layer = layer if layer is not None else _split_model(model)[0]
+    x = x.detach().clone().requires_grad_(True)  # so gradients flow even through a frozen model
+    with torch.enable_grad(), _evaluating(model), hook_output(layer, detach=False) as hook:
+        logits = model(x)
+        t = _targets(target, logits)
+        acts = hook.stored
+        grads, = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), acts)
+    weights = grads.mean(dim=(2, 3), keepdim=True)  # one weight per channel: its average gradient
+    return F.relu((weights * acts).sum(1)).detach()
+
+
+def resize_cam(cam: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Return maps `(bs, h, w)` (or one `(h, w)`) resized smoothly to `size` = (height, width)."""
+    batch = cam[None] if cam.ndim == 2 else cam
+    out = F.interpolate(batch[:, None].float(), size=size, mode="bilinear", align_corners=False)[:, 0]
+    return out[0] if cam.ndim == 2 else out
+
+
+def show_cam(img: torch.Tensor, cam: torch.Tensor, ax=None, alpha: float = 0.6, cmap: str = "magma",
+             title: str | None = None, figsize: tuple = (3, 3)):
+    """Draw image `img` (values in [0, 1]; use `dls.decode`) with the heat map `cam` over it; return the axes."""
+    ax = show_image(img, ax=ax, figsize=figsize, title=title)
+    h, w = ax.get_images()[0].get_array().shape[:2]
+    ax.imshow(to_np(cam.float()), alpha=alpha, cmap=cmap, extent=(0, w, h, 0), interpolation="bilinear")
+    return ax
