@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PORT   ?= 8888
 
-.PHONY: install lab test test-fast exercises clean
+.PHONY: install lab test test-fast test-browser exercises clean
 
 install: $(STAMP)
 
@@ -24,6 +24,11 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests chapters solutions --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+# JupyterLab in headless Chromium, driven as a student would (tests/browser/README.md).
+test-browser: $(STAMP)
+	PYTHON=$(BIN)/python tools/install_browser.sh
+	COURSEKIT_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -p no:cacheprovider

@@ -50,7 +50,8 @@ def lr_explorer(x: torch.Tensor, y: torch.Tensor, lr: float = 1e-5, steps: int =
                 f: Callable = quadratic, init: torch.Tensor | None = None):
     """Return a panel with a learning-rate slider (log scale) and a steps slider that redraws the run.
 
-    The panel's `figure` attribute always holds the figure of the current slider values.
+    Below the sliders a label names the run's verdict (`lr=5e-05: diverging`); the panel's `figure`
+    attribute always holds the figure of the current slider values.
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
@@ -59,8 +60,9 @@ def lr_explorer(x: torch.Tensor, y: torch.Tensor, lr: float = 1e-5, steps: int =
     lr_slider = widgets.FloatLogSlider(value=lr, base=10, min=-7, max=-3, step=0.1, description="lr",
                                        readout_format=".1e", continuous_update=False)
     steps_slider = widgets.IntSlider(value=steps, min=1, max=100, description="steps", continuous_update=False)
+    verdict = widgets.Label()
     out = widgets.Output()
-    panel = widgets.VBox([widgets.HBox([lr_slider, steps_slider]), out])
+    panel = widgets.VBox([widgets.HBox([lr_slider, steps_slider]), verdict, out])
 
     def redraw(*_):
         fig = plot_sgd_run(x, y, lr=lr_slider.value, steps=steps_slider.value, f=f, init=init)
@@ -68,6 +70,7 @@ def lr_explorer(x: torch.Tensor, y: torch.Tensor, lr: float = 1e-5, steps: int =
         with out:
             out.clear_output(wait=True)
             display(fig)
+        verdict.value = f"lr={fig.run.lr:.0e}: {fig.run.verdict}"
         plt.close(fig)
 
     lr_slider.observe(redraw, names="value")

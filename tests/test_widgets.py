@@ -30,9 +30,10 @@ def test_plot_sgd_run_draws_the_final_prediction():
 def test_lr_explorer_redraws_when_the_sliders_move():
     panel = lr_explorer(T, Y, lr=2e-5, steps=30, init=INIT)
     lr_slider, steps_slider = panel.children[0].children
-    assert panel.figure.run.verdict == "converging"
+    assert panel.figure.run.verdict == "converging" and panel.children[1].value == "lr=2e-05: converging"
     lr_slider.value = 5e-5
     assert panel.figure.run.verdict == "diverging" and abs(panel.figure.run.lr - 5e-5) < 1e-9
+    assert panel.children[1].value == "lr=5e-05: diverging"
     steps_slider.value = 5
     assert len(panel.figure.run.losses) == 5
     plt.close("all")

@@ -1,8 +1,8 @@
 """Execute notebooks in place, the way they are committed: fresh kernel, cwd = the notebook's folder.
 
 Usage: python tools/run_notebooks.py chapters/01_pixel_similarity.ipynb [more.ipynb ...]
-Drops the saved widget state (random model ids, a copy of every figure) so diffs stay reviewable,
-and prints how long each notebook took.
+Records no execution timestamps and drops the saved widget state (random model ids, a copy of every
+figure) so diffs stay reviewable, and prints how long each notebook took.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def run(path: Path, timeout: int = 600) -> float:
     """Execute the notebook at `path` in place; return the seconds it took."""
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     elapsed = time.perf_counter() - start
     nb.metadata.pop("widgets", None)
