@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=. --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) \
-	  --ServerApp.open_browser=False --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+	  --ServerApp.open_browser=False --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+	  --LabApp.extension_manager=readonly
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests chapters solutions --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider

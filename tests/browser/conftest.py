@@ -34,8 +34,8 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run", "--disable-quic", "--no-proxy-server",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
-# Added to `make lab`'s command line: no token, exactly our port, and an extension manager that never asks PyPI.
-LAB_TEST_ARGS = ["--IdentityProvider.token=", "--ServerApp.port_retries=0", "--LabApp.extension_manager=readonly"]
+# Added to `make lab`'s command line: no token, and exactly our port.
+LAB_TEST_ARGS = ["--IdentityProvider.token=", "--ServerApp.port_retries=0"]
 # Written to the server's temporary settings folder: never autosave, never ask about (or fetch) news.
 LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
