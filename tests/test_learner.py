@@ -8,20 +8,12 @@ from torch import nn
 
 from coursekit.callbacks import (Callback, CancelBatchException, CancelFitException, CancelStepException,
                                  MixedPrecision)
-from coursekit.learner import Learner, defaults
+from coursekit.learner import Learner
 from coursekit.loaders import DataLoader, DataLoaders
 from coursekit.losses import CrossEntropyLossFlat
 from coursekit.metrics import accuracy
 from coursekit.optim import SGD, BasicOptim
 from coursekit.utils import set_seed
-
-
-@pytest.fixture(autouse=True)
-def quiet():
-    old = vars(defaults).copy()
-    defaults.logging = defaults.progress = False
-    yield
-    vars(defaults).update(old)
 
 
 def _data(n=24, seed=0):

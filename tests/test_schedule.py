@@ -7,19 +7,11 @@ import torch
 from torch import nn
 
 from coursekit.callbacks import Callback
-from coursekit.learner import Learner, defaults
+from coursekit.learner import Learner
 from coursekit.loaders import DataLoader, DataLoaders
 from coursekit.optim import SGD
 from coursekit.schedule import SchedCos, SchedExp, SchedLin, SchedNo, combined_cos, minimum, steep, valley
 from coursekit.utils import set_seed
-
-
-@pytest.fixture(autouse=True)
-def quiet():
-    old = vars(defaults).copy()
-    defaults.logging = defaults.progress = False
-    yield
-    vars(defaults).update(old)
 
 
 def _dls(n_train=20, n_valid=8, bs=4):

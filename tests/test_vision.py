@@ -7,19 +7,11 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from coursekit.learner import Learner, defaults
+from coursekit.learner import Learner
 from coursekit.loaders import DataLoader, DataLoaders
 from coursekit.models import AdaptiveConcatPool2d, Flatten, cifar_resnet, resnet18
 from coursekit.utils import set_seed
 from coursekit.vision import create_body, create_head, tta, tta_tfms, vision_learner
-
-
-@pytest.fixture(autouse=True)
-def quiet():
-    old = vars(defaults).copy()
-    defaults.logging = defaults.progress = False
-    yield
-    vars(defaults).update(old)
 
 
 @pytest.fixture
