@@ -2,7 +2,7 @@
 
 `coursekit.grading.release` makes a student copy from a solution notebook (`coursekit release`).
 """
-from .questions import Choice, CodeTask, Exact, Numeric, Question
+from .questions import Choice, CodeTask, Exact, Numeric, Question, Trial
 from .quiz import Quiz, Report, Result
 
-__all__ = ["Quiz", "Report", "Result", "Question", "Choice", "Exact", "Numeric", "CodeTask"]
+__all__ = ["Quiz", "Report", "Result", "Question", "Choice", "Exact", "Numeric", "CodeTask", "Trial"]

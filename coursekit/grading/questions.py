@@ -1,4 +1,5 @@
-"""The kinds of question a questionnaire asks: multiple choice, an exact value, a number, a function to write.
+"""The kinds of question a questionnaire asks: multiple choice, an exact value, a number, a function to write,
+code that a test in the notebook tries out.
 
 An instructor writes each question with its answer in plain sight, `Numeric("q7", 3.75, decimals=2)`.
 `seal` turns it into what a student copy may hold: fingerprints of the right answers, feedback locked by
@@ -304,4 +305,39 @@ class CodeTask(Question):
         return CORRECT, f"`{name}` passes all {len(canons)} test cases. {explain}"
 
 
-KINDS = {cls.kind: cls for cls in (Choice, Exact, Numeric, CodeTask)}
+PASSED = canonical([])  # what a test returns when it found no problem, and the key that locks `Trial`'s explanation
+
+
+class Trial(Question):
+    """Code that a test in the notebook checks by running it: a class to write, a plot, a model to train.
+
+    What such a test checks is no secret (a method to have, a bar to reach: say it in the question), so the test
+    is a function in a visible cell of the questionnaire. It returns `...` while the code it tests is still a
+    stub, else the list of problems it found, each a sentence for the student, and never raises. The check
+    cell passes that list on, `quiz.check("q16", test_learner(MyLearner))`: no problem is correct.
+    """
+    kind = "trial"
+
+    def __init__(self, qid: str, explain: str = "", hint: str = "", points: float = 1):
+        super().__init__(qid, points, hint, explain)
+
+    def seal(self, salt: str) -> dict:
+        """Return the sealed question: the explanation is locked, to be read once the test passes."""
+        return {**super().seal(salt), "explain": lock(self.explain, salt, self.qid, PASSED)}
+
+    @staticmethod
+    def check(spec: dict, value: Any, salt: str) -> tuple[str, str]:
+        """Return (status, feedback) for `value`, the problems a test found: correct when there are none."""
+        if value is Ellipsis:
+            return UNANSWERED, "The code this question tests is still `...`: write it, run its cell, then this check."
+        if not isinstance(value, (list, tuple)) or not all(isinstance(p, str) for p in value):
+            return WRONG, (f"This check expects the list of problems that the question's test returns, such as "
+                           f"`test_...(your_code)`; it got {describe(value)}.")
+        if not value:
+            return CORRECT, unlock(spec["explain"], salt, spec["id"], PASSED)
+        n = len(value) - 1
+        more = f" ({n} more problem{'s' if n > 1 else ''} after this one.)" if n else ""
+        return WRONG, f"{value[0]}{more} {spec['hint']}".strip()
+
+
+KINDS = {cls.kind: cls for cls in (Choice, Exact, Numeric, CodeTask, Trial)}
