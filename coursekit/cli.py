@@ -1,8 +1,9 @@
 """The `coursekit` command (also `python -m coursekit`): course chores an instructor runs.
 
 `coursekit release SRC DEST` writes the student copies of the questionnaires in SRC to DEST;
-`--check` only says whether the copies in DEST are up to date. Each subcommand is one `_add_<name>`
-function that declares its arguments and the function that runs it.
+`--check` only says whether the copies in DEST are up to date. `coursekit grade SUBMISSIONS --assignment
+NAME` grades a folder of students' notebooks into a gradebook (see `coursekit/grading/grade.py`). Each
+subcommand is one `_add_<name>` function that declares its arguments and the function that runs it.
 """
 from __future__ import annotations
 
@@ -45,7 +46,48 @@ def _add_release(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_release)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_release]
+def _grade(args: argparse.Namespace) -> int:
+    """Run `coursekit grade`: grade the submissions, write the gradebook, print the summary."""
+    from .grading.grade import grade  # nbclient, the kernel machinery and torch load only when grading
+    from .grading.sandbox import Limits
+
+    limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb)
+    try:
+        grade(args.submissions, args.assignment, out=args.out, solutions=args.solutions, workers=args.workers,
+              limits=limits, redo=args.redo)
+    except ValueError as e:
+        print(f"coursekit grade: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out / 'grades.csv'}, {args.out / 'grades.json'} and {args.out / 'feedback'}/")
+    return 0
+
+
+def _add_grade(commands: argparse._SubParsersAction) -> None:
+    """Declare `coursekit grade SUBMISSIONS --assignment NAME [--out grades] [options]`."""
+    p = commands.add_parser("grade", help="grade a folder of students' notebooks into a gradebook",
+                            description="Run each submission in its own sandboxed kernel, judge its answers against "
+                                        "the solution notebook (hidden checks included), and write grades.csv, "
+                                        "grades.json and one feedback file per student to OUT.")
+    p.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
+                   help="a folder of <student>/<assignment>.ipynb or of <student>.ipynb")
+    p.add_argument("--assignment", required=True, metavar="NAME",
+                   help="the questionnaire, e.g. 01_pixel_similarity_questionnaire")
+    p.add_argument("--solutions", type=Path, default=Path("solutions"), metavar="DIR",
+                   help="the folder holding NAME.ipynb, the instructor's notebook (default: solutions)")
+    p.add_argument("--out", type=Path, default=Path("grades"), metavar="OUT",
+                   help="the folder for the gradebook (default: grades)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="submissions graded at once (default: one per CPU core)")
+    p.add_argument("--cell-timeout", type=float, default=30, metavar="S", help="seconds per cell (default: 30)")
+    p.add_argument("--timeout", type=float, default=600, metavar="S",
+                   help="seconds for a whole notebook (default: 600)")
+    p.add_argument("--memory-mb", type=int, default=2048, metavar="MB",
+                   help="memory a notebook's kernel may use, in MiB (default: 2048)")
+    p.add_argument("--redo", action="store_true", help="grade every submission again, ignoring earlier results")
+    p.set_defaults(run=_grade)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_release, _add_grade]
 
 
 def build_parser() -> argparse.ArgumentParser:
