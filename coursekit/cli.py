@@ -64,6 +64,7 @@ def _grade(args: argparse.Namespace) -> int:
 
 def _add_grade(commands: argparse._SubParsersAction) -> None:
     """Declare `coursekit grade SUBMISSIONS --assignment NAME [--out grades] [options]`."""
+    from .grading.sandbox import Limits  # the limits' defaults are declared once, there
     p = commands.add_parser("grade", help="grade a folder of students' notebooks into a gradebook",
                             description="Run each submission in its own sandboxed kernel, judge its answers against "
                                         "the solution notebook (hidden checks included), and write grades.csv, "
@@ -78,11 +79,12 @@ def _add_grade(commands: argparse._SubParsersAction) -> None:
                    help="the folder for the gradebook (default: grades)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="submissions graded at once (default: one per CPU core)")
-    p.add_argument("--cell-timeout", type=float, default=30, metavar="S", help="seconds per cell (default: 30)")
-    p.add_argument("--timeout", type=float, default=600, metavar="S",
-                   help="seconds for a whole notebook (default: 600)")
-    p.add_argument("--memory-mb", type=int, default=2048, metavar="MB",
-                   help="memory a notebook's kernel may use, in MiB (default: 2048)")
+    p.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout, metavar="S",
+                   help="seconds per cell (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=Limits.timeout, metavar="S",
+                   help="seconds for a whole notebook (default: %(default)s)")
+    p.add_argument("--memory-mb", type=int, default=Limits.memory_mb, metavar="MB",
+                   help="memory a notebook's kernel may use, in MiB (default: %(default)s)")
     p.add_argument("--redo", action="store_true", help="grade every submission again, ignoring earlier results")
     p.set_defaults(run=_grade)
 

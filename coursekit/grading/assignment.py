@@ -28,7 +28,7 @@ from pathlib import Path
 import nbformat
 
 from .quiz import Quiz
-from .release import ANSWER_KEY, BEGIN, HIDDEN, load_answer_key, student_copy
+from .release import ANSWER_KEY, BEGIN, HIDDEN, load_answer_key, read_solution, student_copy, tags
 
 
 @dataclass
@@ -59,11 +59,6 @@ class Assignment:
     def max_points(self) -> float:
         """Return the points there are to earn."""
         return sum(spec["points"] for spec in self.quiz.specs.values())
-
-
-def _tags(cell: nbformat.NotebookNode) -> list[str]:
-    """Return a cell's tags."""
-    return cell.get("metadata", {}).get("tags", [])
 
 
 def loaded_names(tree: ast.AST) -> set[str]:
@@ -101,7 +96,7 @@ def _prelude(nb: nbformat.NotebookNode) -> str:
     """Return the solution's import statements, each once, in order: the names a hidden check may use."""
     lines: list[str] = []
     for cell in nb.cells:
-        if cell.cell_type != "code" or HIDDEN in _tags(cell):
+        if cell.cell_type != "code" or HIDDEN in tags(cell):
             continue
         for node in ast.parse(cell.source).body:
             line = ast.unparse(node) if isinstance(node, (ast.Import, ast.ImportFrom)) else None
@@ -117,14 +112,13 @@ def _prelude_names(prelude: str) -> set[str]:
     return set(namespace)
 
 
-def _checking_cells(nb: nbformat.NotebookNode, copy: nbformat.NotebookNode, expressions: dict[str, str]) -> list[str]:
+def _checking_cells(nb: nbformat.NotebookNode, released: dict[str, str], expressions: dict[str, str]) -> list[str]:
     """Return the released source of each visible cell, not an answer cell, that defines a function a check calls."""
     called = {n.func.id for expr in expressions.values() for n in ast.walk(ast.parse(expr, mode="eval"))
               if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-    released = {c.id: c.source for c in copy.cells}
     found = []
     for cell in nb.cells:
-        if cell.cell_type != "code" or {ANSWER_KEY, HIDDEN} & set(_tags(cell)) or BEGIN in cell.source:
+        if cell.cell_type != "code" or {ANSWER_KEY, HIDDEN} & set(tags(cell)) or BEGIN in cell.source:
             continue
         defined = {n.name for n in ast.parse(cell.source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
         if defined & called and cell.id in released:
@@ -151,9 +145,9 @@ def _checks(nb: nbformat.NotebookNode, quiz_name: str) -> tuple[dict[str, str], 
     hidden: dict[int, list[str]] = {}
     last_checked: list[str] = []
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or ANSWER_KEY in _tags(cell):
+        if cell.cell_type != "code" or ANSWER_KEY in tags(cell):
             continue
-        if HIDDEN in _tags(cell):
+        if HIDDEN in tags(cell):
             hidden[i] = list(last_checked)
             continue
         calls = check_calls(cell.source, quiz_name)
@@ -167,9 +161,7 @@ def load_assignment(path: str | Path) -> Assignment:
     """Return the assignment of the solution notebook at `path`; raise ValueError when the grader cannot use it."""
     path = Path(path)
     data = path.read_bytes()
-    nb = nbformat.reads(data.decode(), as_version=4)
-    for i, cell in enumerate(nb.cells):
-        cell.setdefault("id", f"cell-{i}")
+    nb = read_solution(data.decode())
     quiz_name, quiz = load_answer_key(nb, where=str(path))
     expressions, hidden_cells = _checks(nb, quiz_name)
     unchecked = [qid for qid in quiz.specs if qid not in expressions]
@@ -181,9 +173,8 @@ def load_assignment(path: str | Path) -> Assignment:
     prelude = _prelude(nb)
     known = _prelude_names(prelude)
     hidden = [_hidden_check(i, nb.cells[i].source, answers, before, known) for i, before in hidden_cells.items()]
-    copy = student_copy(nb, where=str(path))
+    released = {c.id: c.source for c in student_copy(nb, where=str(path), key=(quiz_name, quiz)).cells}
     return Assignment(name=path.stem, path=path, digest=hashlib.sha256(data).hexdigest(), quiz=quiz,
                       quiz_name=quiz_name, expressions=expressions, hidden=hidden, prelude=prelude,
-                      key_ids={c.id for c in nb.cells if ANSWER_KEY in _tags(c)},
-                      released={c.id: c.source for c in copy.cells},
-                      checking=_checking_cells(nb, copy, expressions))
+                      key_ids={c.id for c in nb.cells if ANSWER_KEY in tags(c)},
+                      released=released, checking=_checking_cells(nb, released, expressions))

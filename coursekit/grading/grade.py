@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple
@@ -466,8 +466,7 @@ def _book(assignment: Assignment, rows: list[dict], limits: Limits, seconds: flo
     """Return the whole gradebook as one JSON-ready dict."""
     return {"assignment": assignment.name, "max_points": assignment.max_points,
             "questions": [{"id": qid, "points": spec["points"]} for qid, spec in assignment.quiz.specs.items()],
-            "limits": {"cell_timeout": limits.cell_timeout, "timeout": limits.timeout,
-                       "memory_mb": limits.memory_mb},
+            "limits": asdict(limits),
             "summary": summarise(rows, assignment.max_points),
             "run": {"graded_now": graded_now, "from_cache": len(rows) - graded_now, "workers": workers,
                     "seconds": round(seconds, 2),

@@ -65,6 +65,12 @@ def _replay(outcomes: list) -> Callable:
     return student_function
 
 
+def _raised(reply: dict) -> tuple[str, str]:
+    """Return the (type name, message) of the exception a kernel's `reply` reports, blank when it is missing."""
+    kind, message = (list(reply["raised"]) + ["", ""])[:2]
+    return kind, message
+
+
 def request_for(spec: dict, expr: str) -> dict:
     """Return what to ask the kernel for one question: its answer, or its function's results on the test cases."""
     if spec["kind"] == "code":
@@ -82,7 +88,7 @@ def judge_answer(quiz: Quiz, qid: str, expr: str, reply: dict | None) -> Result:
         return Result(qid, UNANSWERED, 0, points, f"`{expr}` is not defined once the notebook has run "
                       f"({reply['missing']}): was its cell deleted, renamed, or stopped by an error?")
     if "raised" in reply:
-        kind, message = (list(reply["raised"]) + ["", ""])[:2]
+        kind, message = _raised(reply)
         return Result(qid, ERROR, 0, points, f"Reading `{expr}` raised {kind}: {message}".rstrip(": "))
     try:
         if reply.get("stub"):
@@ -113,7 +119,7 @@ class StudentFunction:
             raise NameError(reply["missing"], name=self.name)
         _write_back(args, reply.get("args") or [])
         if "raised" in reply:
-            raise StudentRaised(self.name, *(list(reply["raised"]) + ["", ""])[:2])
+            raise StudentRaised(self.name, *_raised(reply))
         return decode(reply.get("ok"))
 
 

@@ -76,9 +76,22 @@ def stub_solutions(source: str) -> str:
     return "\n".join(out)
 
 
+def tags(cell: nbformat.NotebookNode) -> list[str]:
+    """Return a cell's tags."""
+    return cell.metadata.get("tags", [])
+
+
+def read_solution(text: str) -> nbformat.NotebookNode:
+    """Return the solution notebook whose JSON is `text`, each cell with an id (nbformat < 4.5 has none)."""
+    nb = nbformat.reads(text, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        cell.setdefault("id", f"cell-{i}")
+    return nb
+
+
 def load_answer_key(nb: nbformat.NotebookNode, where: str = "the notebook") -> tuple[str, Quiz]:
     """Run the `answer-key` cell of the solution notebook `nb`; return the name it gives its `Quiz`, and the quiz."""
-    cells = [c for c in nb.cells if ANSWER_KEY in c.metadata.get("tags", [])]
+    cells = [c for c in nb.cells if ANSWER_KEY in tags(c)]
     if len(cells) != 1:
         raise ValueError(f"{where} has {len(cells)} cells tagged '{ANSWER_KEY}'; "
                          "it needs exactly one, the code cell that builds the Quiz")
@@ -105,29 +118,33 @@ def sealed_answer_key(name: str, quiz: Quiz, width: int = 96) -> str:
 
 def _student_cell(cell: nbformat.NotebookNode, source: str) -> dict:
     """Return `cell` as the student copy has it: the new source, tags only, no outputs."""
-    tags = cell.metadata.get("tags", [])
-    new = {"cell_type": cell.cell_type, "id": cell.id, "metadata": {"tags": tags} if tags else {}, "source": source}
+    cell_tags = tags(cell)
+    new = {"cell_type": cell.cell_type, "id": cell.id, "metadata": {"tags": cell_tags} if cell_tags else {}, "source": source}
     if cell.cell_type == "code":
         new.update(execution_count=None, outputs=[])
-    if ANSWER_KEY in tags:
+    if ANSWER_KEY in cell_tags:
         new["metadata"]["jupyter"] = {"source_hidden": True}
     if "attachments" in cell:
         new["attachments"] = cell.attachments
     return new
 
 
-def student_copy(nb: nbformat.NotebookNode, where: str = "the notebook") -> nbformat.NotebookNode:
-    """Return the student copy of the solution notebook `nb`: key sealed, solutions stubbed, hidden cells out."""
-    name, quiz = load_answer_key(nb, where)
+def student_copy(nb: nbformat.NotebookNode, where: str = "the notebook",
+                 key: tuple[str, Quiz] | None = None) -> nbformat.NotebookNode:
+    """Return the student copy of the solution notebook `nb`: key sealed, solutions stubbed, hidden cells out.
+
+    `key` is what `load_answer_key(nb)` returns, when the caller has it already (else it is loaded here).
+    """
+    name, quiz = key or load_answer_key(nb, where)
     cells = []
     for i, cell in enumerate(nb.cells):
-        tags = cell.metadata.get("tags", [])
-        if HIDDEN in tags:
+        cell_tags = tags(cell)
+        if HIDDEN in cell_tags:
             continue
         source = cell.source
         if cell.cell_type == "code":
             try:
-                source = sealed_answer_key(name, quiz) if ANSWER_KEY in tags else stub_solutions(source)
+                source = sealed_answer_key(name, quiz) if ANSWER_KEY in cell_tags else stub_solutions(source)
             except (ValueError, SyntaxError) as e:
                 raise ValueError(f"{where}, cell {i}: {e}") from e
         cells.append(_student_cell(cell, source))
@@ -138,9 +155,7 @@ def student_copy(nb: nbformat.NotebookNode, where: str = "the notebook") -> nbfo
 
 def student_text(path: Path) -> str:
     """Return the student copy of the solution notebook at `path` as the exact text `release` writes."""
-    nb = nbformat.read(path, as_version=4)
-    for i, cell in enumerate(nb.cells):
-        cell.setdefault("id", f"cell-{i}")  # notebooks older than nbformat 4.5 have no cell ids
+    nb = read_solution(path.read_text(encoding="utf-8"))
     copy = student_copy(nb, where=str(path))
     nbformat.validate(copy)
     return nbformat.writes(copy) + "\n"

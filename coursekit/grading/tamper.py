@@ -129,14 +129,18 @@ def _patch_problems(tree: ast.AST, modules: set[str]) -> Iterator[str]:
 def _store_problems(tree: ast.AST, guarded: set[str]) -> Iterator[str]:
     """Yield each change made to an attribute or item of the grading objects, builtins or the import machinery."""
     touchy = guarded | SENSITIVE
+
+    def is_touchy(node: ast.AST) -> bool:
+        """Return True when the expression `node` names a guarded object, builtins or the import machinery."""
+        names = _names_in(node)
+        return bool(names & touchy or ("sys" in names and names & SYS_MACHINERY))
+
     for node in ast.walk(tree):
         if isinstance(node, (ast.Attribute, ast.Subscript)) and not isinstance(node.ctx, ast.Load):
-            names = _names_in(node)
-            if names & touchy or ("sys" in names and names & SYS_MACHINERY):
+            if is_touchy(node):
                 yield f"changes `{ast.unparse(node)}`"
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
-            names = _names_in(node.args[0]) if node.args else set()
-            if names & touchy or ("sys" in names and names & SYS_MACHINERY):
+            if node.args and is_touchy(node.args[0]):
                 yield f"calls `{node.func.id}` on `{ast.unparse(node.args[0])}`"
 
 
