@@ -150,7 +150,7 @@ class Recorder(Callback):
         """Start new records and, if logging, a new results table."""
         self.lrs, self.moms, self.losses, self.values, self.iters, self._raw = [], [], [], [], [], []
         self._avg, self._count = 0.0, 0
-        self._mom = getattr(self.opt, "names", {}).get("mom")  # (key, index) of momentum in a param group
+        self._has_mom = "mom" in getattr(self.opt, "names", {})
         self.table = _ResultsTable(self.metric_names) if self.learn.logging else None
 
     def before_epoch(self) -> None:
@@ -167,8 +167,8 @@ class Recorder(Callback):
         self._raw.append(learn.loss)
         g = learn.opt.param_groups[-1]
         self.lrs.append(g["lr"])
-        if self._mom is not None:
-            self.moms.append(g[self._mom[0]] if self._mom[1] is None else g[self._mom[0]][self._mom[1]])
+        if self._has_mom:
+            self.moms.append(learn.opt._get(g, "mom"))
 
     def _flush(self) -> None:
         """Turn the raw batch losses of this epoch into smoothed floats (one read from the device)."""

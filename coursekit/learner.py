@@ -15,18 +15,22 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from .callbacks import (EVENTS, Callback, CancelBackwardException, CancelBatchException, CancelEpochException,
+from .callbacks import (_STAGES, EVENTS, Callback, CancelBackwardException, CancelBatchException, CancelEpochException,
                         CancelFitException, CancelStepException, CancelTrainException, CancelValidException,
                         MixedPrecision, ProgressCallback, Recorder, TrainEvalCallback)
 from .loaders import DataLoader, _to
 from .losses import CrossEntropyLossFlat, loss_activation
 from .optim import Adam, BasicOptim, OptimWrapper
 from .schedule import fine_tune, fit_one_cycle, lr_find
+from .utils import _as_list
 
 __all__ = ["Learner", "defaults"]
 
 # What new learners start with: `defaults.logging = False` hides results tables, `progress=False` bars.
 defaults = SimpleNamespace(logging=True, progress=True)
+
+# (before, after_cancel, after) event names of each stage, built once rather than on every batch.
+_STAGE_EVENTS = {s: (f"before_{s}", f"after_cancel_{s}", f"after_{s}") for s in _STAGES}
 
 _NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
@@ -141,32 +145,33 @@ class Learner:
                 self.remove_cb(c)
 
     @contextlib.contextmanager
-    def no_logging(self) -> Iterator["Learner"]:
-        """Context manager: no results table inside the block."""
-        old, self.logging = self.logging, False
+    def _switched_off(self, setting: str) -> Iterator["Learner"]:
+        """Context manager: `self.<setting>` is False inside the block, then back as it was."""
+        old = getattr(self, setting)
+        setattr(self, setting, False)
         try:
             yield self
         finally:
-            self.logging = old
+            setattr(self, setting, old)
 
-    @contextlib.contextmanager
-    def no_bar(self) -> Iterator["Learner"]:
+    def no_logging(self) -> contextlib.AbstractContextManager["Learner"]:
+        """Context manager: no results table inside the block."""
+        return self._switched_off("logging")
+
+    def no_bar(self) -> contextlib.AbstractContextManager["Learner"]:
         """Context manager: no progress bars inside the block."""
-        old, self.progress = self.progress, False
-        try:
-            yield self
-        finally:
-            self.progress = old
+        return self._switched_off("progress")
 
     # ---- the loop --------------------------------------------------------------------------------
     def _with_events(self, f: Callable, stage: str, cancel: type) -> None:
         """Run `before_<stage>`, `f`, `after_<stage>`; a `cancel` exception skips to `after_cancel_<stage>`."""
+        before, after_cancel, after = _STAGE_EVENTS[stage]
         try:
-            self(f"before_{stage}")
+            self(before)
             f()
         except cancel:
-            self(f"after_cancel_{stage}")
-        self(f"after_{stage}")
+            self(after_cancel)
+        self(after)
 
     def fit(self, n_epoch: int, lr: Any = None, wd: float | None = None, cbs: Any = None,
             reset_opt: bool = False) -> None:
@@ -386,11 +391,6 @@ def _takes_reduction(f: Callable) -> bool:
     except (TypeError, ValueError):
         return True  # builtins such as F.cross_entropy may hide their signature: try it
     return "reduction" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-
-
-def _as_list(x: Any) -> list:
-    """Return None as [], a list or tuple as a list, anything else as a one-item list."""
-    return [] if x is None else list(x) if isinstance(x, (list, tuple)) else [x]
 
 
 def _default_loss(dls: Any) -> Callable:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from .utils import default_device
+from .utils import _as_list, default_device
 
 __all__ = ["DataLoader", "DataLoaders", "ImageDataLoaders", "Resize", "Normalize", "collate",
            "get_image_files", "imagenet_stats"]
@@ -310,15 +310,19 @@ def get_image_files(path: str | Path, folders: Sequence[str] | None = None) -> l
     return sorted(files)
 
 
+def _image_array(img: Any, resize: Resize | None, convert: str | None) -> np.ndarray:
+    """Return a PIL image, converted to `convert` and resized, as a `(height, width, channels)` uint8 array."""
+    img = img.convert(convert) if convert else img
+    a = np.asarray(resize(img) if resize is not None else img, dtype=np.uint8)
+    return a[..., None] if a.ndim == 2 else a
+
+
 def _load_image(file: Path, resize: Resize | None, convert: str | None) -> np.ndarray:
     """Return one image file as a `(height, width, channels)` uint8 array."""
     from PIL import Image
 
     with Image.open(file) as img:
-        img = img.convert(convert) if convert else img.copy()
-    img = resize(img) if resize is not None else img
-    a = np.asarray(img, dtype=np.uint8)
-    return a[..., None] if a.ndim == 2 else a
+        return _image_array(img, resize, convert)
 
 
 _IMAGE_CACHE: dict = {}  # (files, sizes, mtimes, resize, convert) -> uint8 tensor; last few loads only
@@ -326,7 +330,7 @@ _IMAGE_CACHE: dict = {}  # (files, sizes, mtimes, resize, convert) -> uint8 tens
 
 def _load_images(files: list[Path], resize: Resize | None, convert: str | None) -> torch.Tensor:
     """Return all `files` as one uint8 tensor `(n, channels, height, width)`, read once per process."""
-    stats = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    stats = tuple((str(f), st.st_mtime_ns, st.st_size) for f in files for st in [f.stat()])
     key = (stats, repr(resize), convert)
     if key not in _IMAGE_CACHE:
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
@@ -414,9 +418,7 @@ class ImageDataLoaders(DataLoaders):
         if isinstance(item, (str, Path)):
             a = _load_image(Path(item), self.resize, self.convert)
         else:
-            img = item.convert(self.convert) if self.convert else item
-            a = np.asarray(self.resize(img) if self.resize else img, dtype=np.uint8)
-            a = a[..., None] if a.ndim == 2 else a
+            a = _image_array(item, self.resize, self.convert)
         return torch.from_numpy(a.copy()).permute(2, 0, 1)
 
 
@@ -430,10 +432,6 @@ class _Chain:
         for f in self.funcs:
             x = f(x)
         return x
-
-
-def _as_list(x: Any) -> list:
-    return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
 def _norm_stats(normalize: Any) -> tuple:

@@ -7,12 +7,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from .utils import to_np
+
 __all__ = ["show_image", "show_images", "plot_function"]
 
 
 def _as_image(im: Any) -> np.ndarray:
     """Return an image (tensor, array or PIL) as an array matplotlib can draw (channels last)."""
-    arr = im.detach().cpu().numpy() if isinstance(im, torch.Tensor) else np.asarray(im)
+    arr = to_np(im)
     if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
         arr = arr.transpose(1, 2, 0)  # PyTorch stores channels first
     if arr.ndim == 3 and arr.shape[-1] == 1:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .callbacks import Callback, CancelFitException, CancelValidException
+from .utils import _as_list
 
 __all__ = ["SchedLin", "SchedCos", "SchedNo", "SchedExp", "combine_scheds", "combined_cos", "ParamScheduler",
            "LRFinder", "minimum", "steep", "valley", "fit_one_cycle", "lr_find", "fine_tune"]
@@ -96,11 +97,7 @@ def fit_one_cycle(self, n_epoch: int, lr_max: Any = None, div: float = 25.0, div
     scheds = {"lr": lambda pos: [f(pos) for f in lr_scheds]}
     if "mom" in getattr(self.opt, "names", {}):
         scheds["mom"] = combined_cos(pct_start, *(self.moms if moms is None else moms))
-    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler(scheds), *_listify(cbs)])
-
-
-def _listify(cbs: Any) -> list:
-    return [] if cbs is None else list(cbs) if isinstance(cbs, (list, tuple)) else [cbs]
+    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler(scheds), *_as_list(cbs)])
 
 
 class LRFinder(ParamScheduler):

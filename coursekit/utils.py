@@ -1,10 +1,11 @@
 """Small helpers every module uses: seeding, devices, first items, numpy conversion."""
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -38,6 +39,11 @@ def to_np(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
+def _as_list(x: Any) -> list:
+    """Return None as [], a list or tuple as a list, anything else as a one-item list."""
+    return [] if x is None else list(x) if isinstance(x, (list, tuple)) else [x]
+
+
 def _path_ls(self: Path) -> list[Path]:
     """Return the entries of this folder, sorted, as a list of `Path`s."""
     return sorted(self.iterdir())
@@ -47,3 +53,14 @@ def patch_path_ls() -> None:
     """Give `pathlib.Path` an `ls()` method, as fastai does (`path.ls()` lists a folder)."""
     if not hasattr(Path, "ls"):
         Path.ls = _path_ls
+
+
+@contextlib.contextmanager
+def evaluating(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Context manager: put `model` in eval mode (BatchNorm statistics fixed, no dropout), then restore it."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
