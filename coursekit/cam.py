@@ -8,31 +8,17 @@ activations by the average gradient of the class score with respect to that chan
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .hooks import hook_output
 from .plots import show_image
-from .utils import to_np
+from .utils import evaluating, to_np
 
 __all__ = ["class_activation_map", "grad_cam", "resize_cam", "show_cam"]
 
 _POOLING = (nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.Flatten, nn.Dropout, nn.Identity)
-
-
-@contextlib.contextmanager
-def _evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """Context manager: put `model` in eval mode (BatchNorm statistics fixed, no dropout), then restore it."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 def _split_model(model: nn.Module) -> tuple[nn.Module, nn.Module]:
@@ -50,7 +36,7 @@ def _split_model(model: nn.Module) -> tuple[nn.Module, nn.Module]:
 def _head_linear(head: nn.Module) -> nn.Linear:
     """Return the head's single Linear layer, checking that everything else only pools, flattens or drops."""
     mods = [m for m in head.modules() if not isinstance(m, nn.Sequential)]
-    others = [type(m).__name__ for m in mods[:-1] if not isinstance(m, _POOLING) and type(m).__name__ != "Flatten"]
+    others = [type(m).__name__ for m in mods[:-1] if not isinstance(m, _POOLING)]
     if not mods or not isinstance(mods[-1], nn.Linear) or others:
         raise ValueError(f"CAM needs a head that only averages the features and applies one Linear layer; this head "
                          f"also has {others or 'no final Linear'}. Use grad_cam(model, x, layer=<body>) instead, "
@@ -75,7 +61,7 @@ def class_activation_map(model: nn.Module, x: torch.Tensor, target: int | torch.
     if body is None or head_linear is None:
         b, head = _split_model(model)
         body, head_linear = body or b, head_linear or _head_linear(head)
-    with torch.no_grad(), _evaluating(model):
+    with torch.no_grad(), evaluating(model):
         feats = body(x)
         if feats.shape[1] != head_linear.in_features:
             raise ValueError(f"The body gives {feats.shape[1]} channels but the Linear layer takes "
@@ -89,7 +75,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor | Non
     """Return the Grad-CAM of class `target` (default: predicted) at `layer` (default: the body): `(bs, h, w)`."""
     layer = layer if layer is not None else _split_model(model)[0]
     x = x.detach().clone().requires_grad_(True)  # so gradients flow even through a frozen model
-    with torch.enable_grad(), _evaluating(model), hook_output(layer, detach=False) as hook:
+    with torch.enable_grad(), evaluating(model), hook_output(layer, detach=False) as hook:
         logits = model(x)
         t = _targets(target, logits)
         acts = hook.stored

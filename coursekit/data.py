@@ -172,14 +172,16 @@ def _problem(path: Path, size: int | None, md5: str | None, sha256: str | None) 
     """Return what is wrong with the file at `path` (size, then checksum), or None if it is as expected."""
     if size is not None and (got := path.stat().st_size) != size:
         return f"it has {got:,} bytes, expected {size:,}"
-    for algo, want in (("md5", md5), ("sha256", sha256)):
-        if want:
-            h = hashlib.new(algo)
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
+    wanted = {algo: want for algo, want in (("md5", md5), ("sha256", sha256)) if want}
+    hashes = {algo: hashlib.new(algo) for algo in wanted}
+    if hashes:  # one pass over the file for every checksum
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                for h in hashes.values():
                     h.update(block)
-            if h.hexdigest() != want.lower():
-                return f"its {algo} is {h.hexdigest()}, expected {want}"
+    for algo, h in hashes.items():
+        if h.hexdigest() != wanted[algo].lower():
+            return f"its {algo} is {h.hexdigest()}, expected {wanted[algo]}"
     return None
 
 
@@ -234,7 +236,7 @@ def _source(url: str) -> str:
 
 def _fetch(ds: Dataset, folder: Path, force: bool) -> Path:
     """Return the checked archive of `ds` in `folder`, downloading it unless a good copy is already there."""
-    archive = _make_dir(folder) / Path(urlparse(ds.url).path).name
+    archive = folder / Path(urlparse(ds.url).path).name  # download_url creates the folder
     if archive.exists() and not force:
         if not (problem := _problem(archive, ds.size, ds.md5, None)):
             return archive

@@ -27,11 +27,8 @@ def simple_net(n_in: int = 28 * 28, n_hidden: int = 30, n_out: int = 1) -> nn.Se
     return nn.Sequential(nn.Linear(n_in, n_hidden), nn.ReLU(), nn.Linear(n_hidden, n_out))
 
 
-class Flatten(nn.Module):
-    """Flatten everything but the batch dimension: `(bs, c, 1, 1)` -> `(bs, c)`."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.view(x.size(0), -1)
+class Flatten(nn.Flatten):
+    """Flatten everything but the batch dimension: `(bs, c, 1, 1)` -> `(bs, c)` (fastai's name for `nn.Flatten()`)."""
 
 
 class AdaptiveConcatPool2d(nn.Module):

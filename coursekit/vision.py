@@ -27,6 +27,7 @@ from torch import nn
 from .callbacks import Callback
 from .learner import Learner
 from .models import AdaptiveConcatPool2d, Flatten
+from .utils import evaluating
 
 __all__ = ["vision_learner", "create_body", "create_head", "default_split", "resnet_split", "tta", "tta_tfms"]
 
@@ -138,12 +139,8 @@ def create_head(nf: int, n_out: int, lin_ftrs: list[int] | None = None, ps: floa
 
 def _num_features(body: nn.Module, n_in: int, size: int = 64) -> int:
     """Return the number of channels `body` outputs, by running a blank `size`x`size` image through it."""
-    was_training = body.training
-    body.eval()
-    with torch.no_grad():
-        out = body(torch.zeros(1, n_in, size, size, device=next(body.parameters()).device))
-    body.train(was_training)
-    return out.shape[1]
+    with torch.no_grad(), evaluating(body):
+        return body(torch.zeros(1, n_in, size, size, device=next(body.parameters()).device)).shape[1]
 
 
 def default_split(model: nn.Module) -> list[list[nn.Parameter]]:

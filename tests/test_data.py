@@ -6,6 +6,8 @@ import importlib.util
 import io
 import os
 import socket
+import subprocess
+import sys
 import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -160,6 +162,13 @@ def test_returned_path_has_fastai_ls(extracted, monkeypatch):
 def test_coursekit_data_env_var_chooses_the_data_folder_and_data_argument_beats_it(clean_env, tmp_path):
     assert untar_data(URLs.MNIST_SAMPLE) == clean_env / "mnist_sample"
     assert untar_data(URLs.MNIST_SAMPLE, data=tmp_path / "mine") == tmp_path / "mine" / "mnist_sample"
+
+
+def test_importing_coursekit_writes_nothing(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), "COURSEKIT_DATA": str(tmp_path / "data")}
+    subprocess.run([sys.executable, "-c", "import coursekit, coursekit.data, coursekit.vision"], env=env, cwd=ROOT,
+                   check=True)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_default_data_folder_is_dot_coursekit_data_in_home(monkeypatch, tmp_path):

@@ -10,7 +10,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from coursekit.interpret import ClassificationInterpretation  # noqa: E402
-from coursekit.learner import Learner, defaults  # noqa: E402
+from coursekit.learner import Learner  # noqa: E402
 from coursekit.loaders import DataLoader, DataLoaders  # noqa: E402
 from coursekit.utils import set_seed  # noqa: E402
 
@@ -122,17 +122,14 @@ def test_plot_top_losses_titles_prediction_actual_loss_and_probability():
 # ---- with the real Learner -------------------------------------------------------------------------
 
 @pytest.fixture
-def learn():
-    old = vars(defaults).copy()
-    defaults.logging = defaults.progress = False
+def learn():  # (conftest's autouse `quiet` already turns logging and progress bars off)
     set_seed(0)
     x, y = torch.rand(40, 1, 6, 6), torch.randint(0, 3, (40,))
     dls = DataLoaders(DataLoader.from_tensors(x[:24], y[:24], bs=8, shuffle=True),
                       DataLoader.from_tensors(x[24:], y[24:], bs=5), device="cpu")
     dls.vocab = ["a", "b", "c"]
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
-    yield Learner(dls, model)
-    vars(defaults).update(old)
+    return Learner(dls, model)
 
 
 def test_interpretation_of_a_real_learner_matches_its_model(learn):

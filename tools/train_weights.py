@@ -2,7 +2,7 @@
 
     python tools/train_weights.py            # ~10 minutes on 2 CPU cores
 
-Reads the JPEGs straight from the CIFAR-10 archive (`/work/shared/data/cifar10_train_jpg.tar.gz`,
+Reads the JPEGs straight from the CIFAR-10 archive (`../shared/data/cifar10_train_jpg.tar.gz`,
 or `--data`), leaves out every image that the course vendors in `coursekit/datasets/cifar10.tar.gz`
 (so that fine-tuning in the chapters starts from weights that never saw those images), takes the
 last `--per-class` of the remaining images of each class (the last 10% of them for validation),
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from coursekit.models import cifar_resnet  # noqa: E402
 from coursekit.utils import set_seed  # noqa: E402
 
-DATA = Path("/work/shared/data/cifar10_train_jpg.tar.gz")
+DATA = ROOT.parent / "shared" / "data" / "cifar10_train_jpg.tar.gz"
 VENDORED = ROOT / "coursekit" / "datasets" / "cifar10.tar.gz"
 OUT = ROOT / "coursekit" / "weights"
 NAME = re.compile(r"(?:^|/)([a-z]+)/(\d+)\.(?:jpg|png)$")
@@ -154,7 +154,7 @@ def main() -> None:
     log(f"saved {a.out / 'cifar_resnet.pt'} ({(a.out / 'cifar_resnet.pt').stat().st_size} bytes); "
         f"total time {(time.time() - started) / 60:.1f} min", lines)
     (a.out / "cifar_resnet.log").write_text("\n".join(lines) + "\n")
-    write_readme(a, acc, tr, va, n_params, classes)
+    write_readme(a, acc, tr, va, n_params, classes, exclude)
 
 
 def _numbers(items: list) -> str:
@@ -163,10 +163,9 @@ def _numbers(items: list) -> str:
     return f"{nums[0]:04d}-{nums[-1]:04d}" if nums[-1] - nums[0] + 1 == len(nums) else f"{len(nums)} numbers"
 
 
-def write_readme(a, acc: float, tr: list, va: list, n_params: int, classes: list) -> None:
+def write_readme(a, acc: float, tr: list, va: list, n_params: int, classes: list, vendored: set) -> None:
     """Write `README.md` next to the weights: what they are, how they were made, how well they do."""
     used = {NAME.search(n).groups() for n, _ in tr + va}
-    vendored = vendored_keys(VENDORED)
     text = f"""# The course's own pretrained weights
 
 | file | what it is |
