@@ -1,14 +1,16 @@
-"""Small helpers every module uses: seeding, devices, first items, numpy conversion."""
+"""Small helpers every module uses: seeding, devices, first items, numpy conversion, fastai's `Path.ls()`."""
 from __future__ import annotations
 
 import contextlib
 import os
 import random
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
+
+from .lists import L
 
 
 def set_seed(seed: int = 42, deterministic: bool = True) -> None:
@@ -44,15 +46,33 @@ def _as_list(x: Any) -> list:
     return [] if x is None else list(x) if isinstance(x, (list, tuple)) else [x]
 
 
-def _path_ls(self: Path) -> list[Path]:
-    """Return the entries of this folder, sorted, as a list of `Path`s."""
-    return sorted(self.iterdir())
+def _path_ls(self: Path, n_max: int | None = None, file_exts: Iterable[str] | None = None) -> L:
+    """Return the entries of this folder as an `L` of `Path`s, sorted by name (fastai's are in disk order).
+
+    `file_exts` keeps only names ending in those suffixes (`['.png']`); `n_max` keeps the first `n_max`.
+    """
+    exts = _as_list(file_exts)
+    found = sorted(p for p in self.iterdir() if not exts or p.suffix in exts)
+    return L(found[:n_max] if n_max is not None else found)
+
+
+def _path_repr(self: Path) -> str:
+    """Return `Path('train/3')` for a path under `Path.BASE_PATH` when that is set, else the usual repr."""
+    base = getattr(Path, "BASE_PATH", None)
+    if base is not None and self.is_relative_to(base):
+        return f"Path({self.relative_to(base).as_posix()!r})"
+    return PurePath.__repr__(self)
 
 
 def patch_path_ls() -> None:
-    """Give `pathlib.Path` an `ls()` method, as fastai does (`path.ls()` lists a folder)."""
-    if not hasattr(Path, "ls"):
+    """Give `pathlib.Path` fastai's `ls()` (an `L` of the folder's entries) and its short repr.
+
+    As in fastai, setting `Path.BASE_PATH = path` makes paths under `path` print relative to it.
+    """
+    if not hasattr(Path, "ls"):  # fastai's own, if it was imported first, stays
         Path.ls = _path_ls
+    if Path.__repr__ is PurePath.__repr__:
+        Path.__repr__ = _path_repr
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ Pretrained weights, and why the course never downloads by surprise:
 from __future__ import annotations
 
 import os
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
@@ -29,7 +30,8 @@ from .learner import Learner
 from .models import AdaptiveConcatPool2d, Flatten
 from .utils import evaluating
 
-__all__ = ["vision_learner", "create_body", "create_head", "default_split", "resnet_split", "tta", "tta_tfms"]
+__all__ = ["vision_learner", "cnn_learner", "create_body", "create_head", "default_split", "resnet_split", "tta",
+           "tta_tfms"]
 
 
 def _imagenet_weights(arch: Callable) -> Any:
@@ -186,6 +188,13 @@ def vision_learner(dls: Any, arch: Callable, pretrained: bool | str = True, n_ou
     if pretrained:
         learn.freeze()
     return learn
+
+
+def cnn_learner(*args: Any, **kwargs: Any) -> Learner:
+    """Return `vision_learner(*args, **kwargs)`; `cnn_learner` is fastai's old name, kept for the book's code."""
+    warnings.warn("cnn_learner has been renamed vision_learner; please use vision_learner (same arguments).",
+                  DeprecationWarning, stacklevel=2)
+    return vision_learner(*args, **kwargs)
 
 
 def _vocab_size(dls: Any) -> int:

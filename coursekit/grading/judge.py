@@ -4,7 +4,7 @@ For each question the grader asks the student's kernel for the answer (`probe.py
 JSON and passes it to `quiz.evaluate` of the instructor's quiz: the same check, the same feedback, as the
 student's `quiz.check` in the notebook, but with values the student's code can no longer touch. For a
 `CodeTask` the kernel calls the student's function on the test cases of the sealed spec, and a stand-in
-function here replays what it returned (or raised), case by case.
+function here replays what it returned (or raised), case by case, and how it changed its arguments.
 
 Then the hidden checks (see `assignment.py`), for the questions still right: each runs here with the
 solution's imports, the student's values rebuilt from JSON, and each of the student's functions replaced by
@@ -53,12 +53,17 @@ def _exception(kind: str, message: str) -> Exception:
 
 
 def _replay(outcomes: list) -> Callable:
-    """Return a function that returns (or raises), call after call, what the student's function did on each case."""
+    """Return a function that does, call after call, what the student's function did on each case.
+
+    It returns (or raises) what the student's function returned (or raised), and changes its arguments as
+    the student's function changed its own.
+    """
     remaining = iter(outcomes)
 
     def student_function(*args: Any) -> Any:
-        """Return (or raise) what the student's function did on the next case."""
+        """Return (or raise) what the student's function did on the next case, changing `args` as it did."""
         outcome = next(remaining)
+        _write_back(args, outcome.get("args") or [])
         if "raised" in outcome:
             raise _exception(*outcome["raised"])
         return decode(outcome["ok"])
@@ -135,6 +140,8 @@ def _write_back(args: tuple, after: list) -> None:
                 arg.update(new)
             elif hasattr(arg, "copy_") and getattr(new, "shape", None) == arg.shape:
                 arg.data.copy_(new)
+            elif hasattr(arg, "copy_") and hasattr(new, "copy_") and new.shape != arg.shape:
+                arg.data = new.to(arg.dtype)  # the student's function changed the shape in place (`resize_`)
             elif type(arg).__module__ == "numpy" and getattr(new, "shape", None) == getattr(arg, "shape", ()):
                 arg[...] = new
         except Exception:

@@ -5,7 +5,8 @@ student's to break. Once the student's cells have run, the grader runs cells of 
 each one call of `answer(request, reply_path)`, which writes a JSON reply:
 - `{"op": "value", "expr": "photo_shape"}`: the value of an answer, encoded by `encode`;
 - `{"op": "cases", "expr": "odd_doubled", "cases": [...]}`: what the student's function returns (or
-  raises) on each test case of a `CodeTask`, in the case order of the sealed spec;
+  raises) on each test case of a `CodeTask`, in the case order of the sealed spec, with the case's
+  arguments as they are after the call (a check may ask whether the function changed its input);
 - `{"op": "call", "name": ..., "args": [...], "kwargs": {...}}`: one call made by a hidden check, with its
   arguments as they are after the call (a check may ask whether the function changed its input).
 `encode` turns a value into JSON with a tag for each kind of value: `{"tuple": [...]}`,
@@ -222,13 +223,14 @@ def _value(namespace: dict, request: dict) -> dict:
 
 
 def _outcome(fn: Any, args: list) -> dict:
-    """Return what calling `fn(*args)` did: `{"ok": result}` or `{"raised": [type, message]}`."""
+    """Return what calling `fn(*args)` did, `{"ok": result}` or `{"raised": [type, message]}`, and the args after it."""
     try:
-        return {"ok": encode(fn(*args))}
+        out = {"ok": encode(fn(*args))}
     except KeyboardInterrupt:
         raise
     except BaseException as e:
-        return {"raised": _raised(e)}
+        out = {"raised": _raised(e)}
+    return {**out, "args": [encode(a) for a in args]}
 
 
 def _cases(namespace: dict, request: dict) -> dict:

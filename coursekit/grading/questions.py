@@ -209,6 +209,17 @@ def decode_arg(d: dict) -> Any:
     return ast.literal_eval(d["literal"])
 
 
+ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"]
+
+
+def _changed(before: dict, after: Any) -> bool:
+    """Return True when the argument `after` no longer holds what `encode_arg` stored as `before`."""
+    try:
+        return encode_arg(after) != before
+    except Exception:
+        return True
+
+
 def exception_text(e: BaseException) -> str:
     """Return an exception as a student reads it: `ZeroDivisionError: division by zero`."""
     return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
@@ -225,12 +236,13 @@ class CodeTask(Question):
 
     `cases` are (args, expected) pairs, args a tuple: `(([1, 2, 3],), [2, 6])`. `mistakes` are
     (wrong_function, explanation) pairs: when a student's result matches what a wrong function returns,
-    the student reads that explanation.
+    the student reads that explanation. With `keeps_args=True` a function that returns the right result but
+    changes an argument it was given (a list, a tensor) is wrong, and the student is told which argument.
     """
     kind = "code"
 
     def __init__(self, qid: str, name: str, cases: Sequence[tuple[tuple, Any]],
-                 mistakes: Sequence[tuple[Callable, str]] = (), decimals: int = 4,
+                 mistakes: Sequence[tuple[Callable, str]] = (), decimals: int = 4, keeps_args: bool = False,
                  explain: str = "", hint: str = "", points: float = 1):
         super().__init__(qid, points, hint, explain)
         for i, case in enumerate(cases):
@@ -238,6 +250,7 @@ class CodeTask(Question):
                 raise ValueError(f"{qid}: case {i} must be a pair (args, expected) with args a tuple, "
                                  f"like (([1, 2, 3],), [2, 6]); got {short(case)}")
         self.name, self.cases, self.mistakes, self.decimals = name, list(cases), list(mistakes), decimals
+        self.keeps_args = keeps_args
 
     def _seal_case(self, salt: str, i: int, args: tuple, expected: Any) -> dict:
         """Return one sealed test case: its arguments readable, its expected result a fingerprint."""
@@ -257,6 +270,7 @@ class CodeTask(Question):
         """Return the sealed task: the test inputs stay readable, the expected results are fingerprints."""
         canons = "\n".join(canonical(expected, self.decimals) for _, expected in self.cases)
         return {**super().seal(salt), "name": self.name, "decimals": self.decimals,
+                **({"keeps_args": True} if self.keeps_args else {}),
                 "cases": [self._seal_case(salt, i, *case) for i, case in enumerate(self.cases)],
                 "explain": lock(self.explain, salt, self.qid, canons)}
 
@@ -264,8 +278,9 @@ class CodeTask(Question):
     def _run_case(spec: dict, i: int, fn: Callable, salt: str) -> tuple[str, str, str | None]:
         """Return (status, feedback, canonical result) of calling `fn` on test case `i`."""
         case, call, cid = spec["cases"][i], spec["cases"][i]["call"], f"{spec['id']}/{i}"
+        args = [decode_arg(a) for a in case["args"]]
         try:
-            out = fn(*[decode_arg(a) for a in case["args"]])
+            out = fn(*args)
         except Exception as e:
             return ERROR, f"{call} raised {exception_text(e)}", None
         if out is Ellipsis:
@@ -278,6 +293,13 @@ class CodeTask(Question):
             canon = None
         key = canon and fingerprint(salt, cid, canon)
         if key == case["answer"]:
+            changed = spec.get("keeps_args") and [n for n, (a, before) in enumerate(zip(args, case["args"]))
+                                                  if _changed(before, a)]
+            if changed:
+                which = " and ".join(ORDINALS[n] if n < len(ORDINALS) else f"number {n + 1}" for n in changed)
+                return WRONG, (f"{call} returns the right result, but changes its {which} argument: leave what it "
+                               f"is given as it was, and work on a copy (`.clone()` for a tensor, `list(...)` "
+                               f"for a list)."), None
             return CORRECT, "", canon
         if key in case["why"]:
             return WRONG, f"{call} returned {short(out)}: {unlock(case['why'][key], salt, cid, canon)}", None

@@ -52,19 +52,19 @@ def test_lr_slider_redraws_the_loss_curve_and_says_when_it_diverges(page: Page, 
     lr, plot = slider(panel, "lr"), panel.locator(".widget-output img")
     verdict = panel.get_by_text(re.compile(r"^lr=\S+: "))
     says_verdict = "the panel should show its verdict as text (a Label in lr_explorer), like the plot's title"
-    expect(verdict, says_verdict).to_have_text("lr=1e-05: converging")
+    expect(verdict, says_verdict).to_have_text("lr=0.1: converging")
     page.screenshot(path=artifacts / "chapter2_2_ran_all.png")
     converging = plot.get_attribute("src")
 
-    nudge_slider(page, lr, +7)            # 10**-5 -> 10**-4.3, about 5e-5, one 0.1 step of the log scale at a time
-    expect(lr.locator(".widget-readout")).to_have_text("5.0e-5")
-    expect(verdict).to_have_text("lr=5e-05: diverging")
+    nudge_slider(page, lr, +7)            # 10**-1 -> 10**-0.3, about 0.5, one 0.1 step of the log scale at a time
+    expect(lr.locator(".widget-readout")).to_have_text("5.0e-1")
+    expect(verdict).to_have_text("lr=0.5: diverging")
     diverging = plot.get_attribute("src")
     save_picture(panel, artifacts / "lab_chapter2_slider.png")
 
     nudge_slider(page, lr, -7)
-    expect(lr.locator(".widget-readout")).to_have_text("1.0e-5")
-    expect(verdict).to_have_text("lr=1e-05: converging")
+    expect(lr.locator(".widget-readout")).to_have_text("1.0e-1")
+    expect(verdict).to_have_text("lr=0.1: converging")
     expect(plot).to_have_attribute("src", converging)
     page.screenshot(path=artifacts / "chapter2_3_back.png")
     assert diverging.startswith("data:image/png;base64,") and diverging != converging

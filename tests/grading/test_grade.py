@@ -34,11 +34,9 @@ from crafted import ASSIGNMENT, SOLUTION, SOLUTIONS, add_cell, answered, fresh, 
 N = 23  # questions of the chapter 1 questionnaire, one point each
 BEFORE_Q4 = 6  # the points of the answers above question 4: q1a, q1b, q1c, q2a, q2b, q3
 LIMITS = Limits(cell_timeout=3, timeout=60, memory_mb=2048)  # short limits: the loops and sleeps end soon
-MUTATES = '''def odd_doubled(numbers):
-    doubled = [2 * n for n in numbers if n % 2 == 1]
-    if isinstance(numbers, list):
-        numbers.reverse()  # right results, but the caller's list is changed: only a hidden check sees it
-    return doubled
+HARD_CODED = '''def odd_doubled(numbers):
+    # right on the visible test cases, and only there: only a hidden check sees it
+    return {(1, 2, 3, 4, 5, 6, 7): [2, 6, 10, 14], (-3, 0, 9, 10): [-6, 18], (11,): [22]}.get(tuple(numbers), [])
 '''
 LOOPS = '''def odd_doubled(numbers):
     while len(numbers) > 3:  # never returns on the longer test inputs
@@ -68,7 +66,7 @@ def _class(root: Path) -> Path:
     write(blank, nb("fresh"))
     write(answered(only=["q1a-answer", "q1bc-answer", "q4-answer"]), nb("partial"))
     write(with_cell(with_cell(right, "q1a-answer", 'q1a = "a"'), "q3-answer", "q3 = 'd'"), nb("wrong"))
-    write(with_cell(right, "q4-answer", MUTATES), nb("hidden_fails"))
+    write(with_cell(right, "q4-answer", HARD_CODED), nb("hidden_fails"))
     (subs / "not_json").mkdir(parents=True)
     (subs / "not_json" / f"{ASSIGNMENT}.ipynb").write_text('{"cells": [ this is not JSON')
     write_v3 = nbformat.writes(copy.deepcopy(right), version=3)  # converts the notebook it is given
@@ -166,7 +164,7 @@ def test_a_hidden_check_fails_a_function_that_passes_the_visible_check(graded):
     row = _row(graded[2], "hidden_fails")
     q4 = row["questions"]["q4"]
     assert (row["total"], q4["status"]) == (N - 1, "wrong")
-    assert "not a hidden one" in q4["feedback"] and "must not change the list it is given" in q4["feedback"]
+    assert "not a hidden one" in q4["feedback"] and "must work on other lists too" in q4["feedback"]
 
 
 # ---------------------------------------------------------------- files the grader cannot run
@@ -433,8 +431,7 @@ def test_the_notebook_time_limit_stops_the_cells_after_it():
 def test_hidden_checks_guard_the_questions_whose_answers_they_read():
     hidden = load_assignment(SOLUTION).hidden
     assert [(h.names, h.qids) for h in hidden] == [
-        (["odd_doubled"], ["q4"]), (["rank_of"], ["q6b"]),
-        (["corner", "doubled", "t"], ["q9a", "q9b", "q9c"]), (["mnist_distance"], ["q10c"])]
+        (["odd_doubled"], ["q4"]), (["rank_of"], ["q6b"]), (["mnist_distance"], ["q10c"])]
 
 
 def test_submissions_are_found_in_student_folders_and_flat(tmp_path):
