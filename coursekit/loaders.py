@@ -1,31 +1,29 @@
-"""From data to mini-batches: `DataLoader`, `DataLoaders` and `ImageDataLoaders.from_folder`.
+"""From data to mini-batches: `collate`, `DataLoader` and `DataLoaders`.
 
 A `DataLoader` cuts a dataset into batches. When the data are already tensors (a `TensorDataset`,
 an `(x, y)` pair of tensors, or a list of `(x, y)` tensor pairs, which it stacks once), it takes
 the fast path: each batch is one slice of the big tensors, with no Python work per item.
 Anything else that has `len` and `[i]` (a list, a `range`, a string, a `Dataset`) is batched item
 by item and collated, as `torch.utils.data.DataLoader` does.
+
+Nothing here knows about images: reading, resizing and normalising them, and
+`ImageDataLoaders.from_folder`, are in `image_data.py`. Their names can still be imported from here.
 """
 from __future__ import annotations
 
 import copy
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from .utils import _as_list, default_device
+from .utils import default_device
 
-__all__ = ["DataLoader", "DataLoaders", "ImageDataLoaders", "Resize", "Normalize", "collate",
-           "get_image_files", "imagenet_stats"]
+IMAGE_NAMES = ["ImageDataLoaders", "Resize", "Normalize", "get_image_files", "imagenet_stats"]  # in image_data.py
+__all__ = ["DataLoader", "DataLoaders", "collate", *IMAGE_NAMES]
 
-imagenet_stats = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 DEVICE_CACHE_BYTES = 2 * 1024**3  # tensor datasets up to this size are copied to the GPU once
 
 
@@ -242,204 +240,10 @@ class DataLoaders:
         return f"DataLoaders(train: {self.train.n} items, valid: {self.valid.n} items, device={self.device})"
 
 
-class Normalize:
-    """Batch transform for images: uint8 -> float in [0, 1], then `(x - mean) / std` if stats are given."""
+def __getattr__(name: str) -> Any:
+    """Return a name that moved to `image_data.py`, so `from coursekit.loaders import Resize` still works."""
+    if name in IMAGE_NAMES:
+        from . import image_data  # imported on first use: image_data itself imports this module
 
-    def __init__(self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None):
-        self.mean = None if mean is None else torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-        self.std = None if std is None else torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-
-    def _stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return mean and std on the device of `x` (moved there once)."""
-        if self.mean.device != x.device:
-            self.mean, self.std = self.mean.to(x.device), self.std.to(x.device)
-        return self.mean, self.std
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.float().div_(255) if x.dtype == torch.uint8 else x
-        if self.mean is None:
-            return x
-        mean, std = self._stats(x)
-        return (x - mean) / std
-
-    def decode(self, x: torch.Tensor) -> torch.Tensor:
-        """Return normalised images back in [0, 1]."""
-        if self.mean is None:
-            return x.clamp(0, 1)
-        mean, std = self._stats(x)
-        return (x * std + mean).clamp(0, 1)
-
-
-class Resize:
-    """Item transform: resize a PIL image to `size` (an int for a square, or `(height, width)`).
-
-    `method='crop'` scales the image to cover the size then cuts the centre; 'squish' stretches it;
-    'pad' scales it to fit inside and fills the rest with black.
-    """
-
-    def __init__(self, size: int | tuple[int, int], method: str = "crop"):
-        self.size = (size, size) if isinstance(size, int) else tuple(size)
-        if method not in ("crop", "squish", "pad"):
-            raise ValueError(f"Resize: method must be 'crop', 'squish' or 'pad'; got {method!r}.")
-        self.method = method
-
-    def __call__(self, img):
-        from PIL import Image
-
-        h, w = self.size
-        if self.method == "squish" or img.size == (w, h):
-            return img.resize((w, h), Image.BILINEAR)
-        scale = (max if self.method == "crop" else min)(w / img.width, h / img.height)
-        nw, nh = max(1, round(img.width * scale)), max(1, round(img.height * scale))
-        img = img.resize((nw, nh), Image.BILINEAR)
-        if self.method == "crop":
-            left, top = (nw - w) // 2, (nh - h) // 2
-            return img.crop((left, top, left + w, top + h))
-        out = Image.new(img.mode, (w, h))
-        out.paste(img, ((w - nw) // 2, (h - nh) // 2))
-        return out
-
-    def __repr__(self) -> str:
-        return f"Resize({self.size}, method={self.method!r})"
-
-
-def get_image_files(path: str | Path, folders: Sequence[str] | None = None) -> list[Path]:
-    """Return the image files under `path` (only inside `folders` if given), sorted."""
-    roots = [Path(path) / f for f in folders] if folders else [Path(path)]
-    files = [p for r in roots for p in r.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS]
-    return sorted(files)
-
-
-def _image_array(img: Any, resize: Resize | None, convert: str | None) -> np.ndarray:
-    """Return a PIL image, converted to `convert` and resized, as a `(height, width, channels)` uint8 array."""
-    img = img.convert(convert) if convert else img
-    a = np.asarray(resize(img) if resize is not None else img, dtype=np.uint8)
-    return a[..., None] if a.ndim == 2 else a
-
-
-def _load_image(file: Path, resize: Resize | None, convert: str | None) -> np.ndarray:
-    """Return one image file as a `(height, width, channels)` uint8 array."""
-    from PIL import Image
-
-    with Image.open(file) as img:
-        return _image_array(img, resize, convert)
-
-
-_IMAGE_CACHE: dict = {}  # (files, sizes, mtimes, resize, convert) -> uint8 tensor; last few loads only
-
-
-def _load_images(files: list[Path], resize: Resize | None, convert: str | None) -> torch.Tensor:
-    """Return all `files` as one uint8 tensor `(n, channels, height, width)`, read once per process."""
-    stats = tuple((str(f), st.st_mtime_ns, st.st_size) for f in files for st in [f.stat()])
-    key = (stats, repr(resize), convert)
-    if key not in _IMAGE_CACHE:
-        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-            arrays = list(pool.map(lambda f: _load_image(f, resize, convert), files))
-        shapes = {a.shape for a in arrays}
-        if len(shapes) > 1:
-            raise ValueError(f"The images have different sizes or channels ({sorted(shapes)[:3]} ...): "
-                             "pass item_tfms=Resize(size) (or an int size) to make them all the same.")
-        if len(_IMAGE_CACHE) >= 2:
-            _IMAGE_CACHE.clear()
-        _IMAGE_CACHE[key] = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    return _IMAGE_CACHE[key]
-
-
-def _split(n: int, valid_pct: float, seed: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (train indices, valid indices) for a random split of `n` items."""
-    g = torch.Generator().manual_seed(seed) if seed is not None else None
-    perm = torch.randperm(n, generator=g)
-    n_valid = int(valid_pct * n)
-    return perm[n_valid:].sort().values, perm[:n_valid].sort().values
-
-
-def _as_resize(item_tfms: Any) -> Resize | None:
-    """Return the `Resize` meant by `item_tfms` (None, an int size, a `Resize`, or a list with one)."""
-    if item_tfms is None or isinstance(item_tfms, Resize):
-        return item_tfms
-    if isinstance(item_tfms, int):
-        return Resize(item_tfms)
-    if isinstance(item_tfms, (list, tuple)) and len(item_tfms) == 1:
-        return _as_resize(item_tfms[0])
-    raise TypeError(f"item_tfms must be None, an int size or Resize(size); got {item_tfms!r}.")
-
-
-class ImageDataLoaders(DataLoaders):
-    """`DataLoaders` of images read from folders named after their class, cached as one tensor."""
-
-    @classmethod
-    def from_folder(cls, path: str | Path, train: str = "train", valid: str = "valid",
-                    valid_pct: float | None = None, seed: int | None = None, item_tfms: Any = None,
-                    bs: int = 64, normalize: Any = None, convert: str | None = "RGB",
-                    batch_tfms: Any = None, device: Any = None) -> "ImageDataLoaders":
-        """Return loaders over `path/train/<class>/*` and `path/valid/<class>/*`.
-
-        With `valid_pct`, all images under `path` are split at random (same split for the same `seed`).
-        `normalize` is None (pixels in [0, 1]), 'imagenet' or a `(mean, std)` pair. `batch_tfms`:
-        functions applied, after normalising, to each training batch of images (augmentation).
-        """
-        path = Path(path)
-        if valid_pct is None:
-            train_files, valid_files = get_image_files(path, [train]), get_image_files(path, [valid])
-        else:
-            files = get_image_files(path)
-            tr, va = _split(len(files), valid_pct, seed)
-            train_files, valid_files = [files[i] for i in tr], [files[i] for i in va]
-        if not train_files or not valid_files:
-            raise FileNotFoundError(f"from_folder found {len(train_files)} training and {len(valid_files)} validation "
-                                    f"images under {path} (looking in '{train}' and '{valid}', or pass valid_pct).")
-        dls = cls._from_files(train_files, valid_files, _as_resize(item_tfms), bs, normalize, convert, device)
-        if batch_tfms:
-            dls.train.after_batch = _Chain([dls.train.after_batch, *_as_list(batch_tfms)])
-        return dls
-
-    @classmethod
-    def _from_files(cls, train_files, valid_files, resize, bs, normalize, convert, device) -> "ImageDataLoaders":
-        """Return loaders for the two lists of files, labelled by their parent folder."""
-        vocab = sorted({f.parent.name for f in train_files})
-        o2i = {c: i for i, c in enumerate(vocab)}
-        unknown = sorted({f.parent.name for f in valid_files} - set(vocab))
-        if unknown:
-            raise ValueError(f"Validation classes {unknown} have no training images; training classes are {vocab}.")
-        x = _load_images(train_files + valid_files, resize, convert)
-        y = torch.tensor([o2i[f.parent.name] for f in train_files + valid_files])
-        tfm = Normalize(*_norm_stats(normalize))
-        n = len(train_files)
-        dls = cls(DataLoader.from_tensors(x[:n], y[:n], bs=bs, shuffle=True, drop_last=True, after_batch=tfm),
-                  DataLoader.from_tensors(x[n:], y[n:], bs=bs, after_batch=tfm), device=device)
-        dls.train.items, dls.valid.items = train_files, valid_files
-        dls.vocab, dls.resize, dls.convert = vocab, resize, convert
-        return dls
-
-    def item_to_tensor(self, item: Any) -> torch.Tensor:
-        """Return an image file or PIL image as a uint8 `(channels, height, width)` tensor, like the training images."""
-        if isinstance(item, torch.Tensor):
-            return item
-        if isinstance(item, (str, Path)):
-            a = _load_image(Path(item), self.resize, self.convert)
-        else:
-            a = _image_array(item, self.resize, self.convert)
-        return torch.from_numpy(a.copy()).permute(2, 0, 1)
-
-
-class _Chain:
-    """Apply functions one after the other (a training batch: normalise, then augment)."""
-
-    def __init__(self, funcs: list[Callable]):
-        self.funcs = funcs
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        for f in self.funcs:
-            x = f(x)
-        return x
-
-
-def _norm_stats(normalize: Any) -> tuple:
-    """Return (mean, std) for the `normalize` argument of `from_folder`."""
-    if normalize is None:
-        return (None, None)
-    if normalize == "imagenet":
-        return imagenet_stats
-    if isinstance(normalize, (tuple, list)) and len(normalize) == 2:
-        return tuple(normalize)
-    raise ValueError(f"normalize must be None, 'imagenet' or (mean, std); got {normalize!r}.")
+        return getattr(image_data, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

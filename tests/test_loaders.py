@@ -1,14 +1,13 @@
-"""Tests for coursekit.loaders: DataLoader (general and tensor paths), DataLoaders, ImageDataLoaders."""
+"""Tests for coursekit.loaders: DataLoader (general and tensor paths), DataLoaders, and the moved image names."""
 import string
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch.utils.data import TensorDataset
 
+from coursekit import image_data, loaders
 from coursekit.lists import L
-from coursekit.loaders import DataLoader, DataLoaders, ImageDataLoaders, Normalize, Resize, collate
+from coursekit.loaders import DataLoader, DataLoaders, collate
 from coursekit.utils import set_seed
 
 
@@ -129,83 +128,14 @@ def test_from_dsets_shuffles_train_only():
     assert dls.train.shuffle and dls.train.drop_last and not dls.valid.shuffle
 
 
-def test_normalize_maps_uint8_to_unit_range_and_decode_undoes_stats():
-    x = torch.tensor([0, 51, 255], dtype=torch.uint8).view(1, 3, 1, 1)
-    norm = Normalize([0.5, 0.5, 0.5], [0.25, 0.25, 0.25])
-    out = norm(x)
-    assert torch.allclose(out.flatten(), torch.tensor([-2.0, -1.2, 2.0]))
-    assert torch.allclose(norm.decode(out).flatten(), torch.tensor([0.0, 0.2, 1.0]))
+def test_image_names_moved_to_image_data_are_still_importable_from_loaders():
+    for name in loaders.IMAGE_NAMES:
+        assert getattr(loaders, name) is getattr(image_data, name), name
+    ns: dict = {}
+    exec("from coursekit.loaders import *", ns)
+    assert ns["ImageDataLoaders"] is image_data.ImageDataLoaders and ns["DataLoader"] is DataLoader
 
 
-@pytest.mark.parametrize("method,expected", [("crop", (6, 4)), ("squish", (6, 4)), ("pad", (6, 4))])
-def test_resize_gives_requested_size(method, expected):
-    img = Image.new("RGB", (10, 20))
-    assert Resize((4, 6), method=method)(img).size == expected  # PIL sizes are (width, height)
-
-
-def test_resize_crop_keeps_the_centre():
-    a = np.zeros((4, 8), dtype=np.uint8)
-    a[:, 2:6] = 255  # white centre band
-    out = np.asarray(Resize(4)(Image.fromarray(a)))
-    assert out.shape == (4, 4) and out.min() == 255
-
-
-def _make_folder(root, sizes=None):
-    """Write tiny images: train/{cat,dog} x3, valid/{cat,dog} x1; cats dark, dogs bright."""
-    for split, n in [("train", 3), ("valid", 1)]:
-        for cls, value in [("dog", 200), ("cat", 10)]:
-            (root / split / cls).mkdir(parents=True)
-            for i in range(n):
-                size = sizes[i % len(sizes)] if sizes else (8, 8)
-                Image.new("RGB", size, (value, value, value)).save(root / split / cls / f"{i}.png")
-    return root
-
-
-def test_from_folder_reads_classes_splits_and_labels(tmp_path):
-    dls = ImageDataLoaders.from_folder(_make_folder(tmp_path), bs=2, device="cpu")
-    assert dls.vocab == ["cat", "dog"]
-    assert dls.train.n == 6 and dls.valid.n == 2
-    xb, yb = list(dls.valid)[0]
-    assert xb.shape == (2, 3, 8, 8) and xb.dtype == torch.float32
-    assert torch.allclose(xb[:, 0, 0, 0], torch.where(yb == 0, 10 / 255, 200 / 255))
-
-
-def test_from_folder_valid_pct_is_reproducible_and_disjoint(tmp_path):
-    path = _make_folder(tmp_path)
-    a = ImageDataLoaders.from_folder(path, valid_pct=0.25, seed=42, device="cpu")
-    b = ImageDataLoaders.from_folder(path, valid_pct=0.25, seed=42, device="cpu")
-    assert a.valid.items == b.valid.items and len(a.valid.items) == 2
-    assert not set(a.train.items) & set(a.valid.items)
-
-
-def test_from_folder_resizes_with_item_tfms_and_greyscale(tmp_path):
-    dls = ImageDataLoaders.from_folder(_make_folder(tmp_path, sizes=[(8, 8), (12, 10)]), item_tfms=4,
-                                       convert="L", bs=2, device="cpu")
-    assert dls.one_batch()[0].shape[1:] == (1, 4, 4)
-
-
-def test_from_folder_different_sizes_without_resize_says_what_to_do(tmp_path):
-    with pytest.raises(ValueError, match="item_tfms=Resize"):
-        ImageDataLoaders.from_folder(_make_folder(tmp_path, sizes=[(8, 8), (12, 10)]), device="cpu")
-
-
-def test_from_folder_decode_undoes_imagenet_normalisation(tmp_path):
-    dls = ImageDataLoaders.from_folder(_make_folder(tmp_path), normalize="imagenet", device="cpu")
-    xb, yb = dls.valid.one_batch()
-    assert xb.min() < 0
-    assert torch.allclose(dls.decode(xb)[:, 0, 0, 0], torch.where(yb == 0, 10 / 255, 200 / 255), atol=1e-6)
-
-
-def test_test_dl_prepares_a_file_like_the_validation_set(tmp_path):
-    path = _make_folder(tmp_path)
-    dls = ImageDataLoaders.from_folder(path, device="cpu")
-    xb = dls.test_dl([path / "valid" / "dog" / "0.png"]).one_batch()
-    assert torch.equal(xb, dls.valid.one_batch()[0][1:2])
-
-
-def test_from_folder_batch_tfms_augment_training_batches_only(tmp_path):
-    flip = lambda x: x.flip(-1) + 1  # a visible change
-    dls = ImageDataLoaders.from_folder(_make_folder(tmp_path), batch_tfms=flip, bs=2, device="cpu")
-    assert dls.train.one_batch()[0].min() >= 1
-    assert dls.valid.one_batch()[0].max() <= 1
-    assert dls.decode(dls.valid.one_batch()[0]).max() <= 1
+def test_unknown_name_in_loaders_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        loaders.nothing
