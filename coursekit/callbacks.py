@@ -63,7 +63,8 @@ def _snake(name: str) -> str:
 class Callback:
     """Base class: define methods named after events; `self.model`, `self.loss`... read the learner.
 
-    To change the learner, assign through it: `self.learn.loss = ...`. Lower `order` runs first.
+    To change the learner, assign through it: `self.learn.loss = ...` (`self.loss = ...` warns: it would only
+    give the callback an attribute of its own). Lower `order` runs first.
     A `cleanup` method, if defined, runs when `fit` (or `get_preds`) ends, even with an error.
     """
 
@@ -75,6 +76,16 @@ class Callback:
         if k.startswith("__") or learn is None:
             raise AttributeError(f"{type(self).__name__} has no attribute {k!r}")
         return getattr(learn, k)
+
+    def __setattr__(self, k: str, v: Any) -> None:
+        learn = self.__dict__.get("learn")
+        if learn is not None and k not in self.__dict__ and k != "learn" and (
+                k in learn.__dict__ or hasattr(type(learn), k)):
+            warnings.warn(f"{type(self).__name__}: `self.{k} = ...` gives the callback its own `{k}`; the Learner's "
+                          f"`{k}` is unchanged, and from now on `self.{k}` reads the callback's. To change the "
+                          f"learner's, write `self.learn.{k} = ...`; to keep a value of your own, pick another name.",
+                          stacklevel=2)
+        super().__setattr__(k, v)
 
     @property
     def name(self) -> str:
@@ -151,6 +162,8 @@ class Recorder(Callback):
         self.lrs, self.moms, self.losses, self.values, self.iters, self._raw = [], [], [], [], [], []
         self._avg, self._count = 0.0, 0
         self._has_mom = "mom" in getattr(self.opt, "names", {})
+        from .progress import _ResultsTable
+
         self.table = _ResultsTable(self.metric_names) if self.learn.logging else None
 
     def before_epoch(self) -> None:
@@ -247,111 +260,10 @@ class Recorder(Callback):
         return axs
 
     def plot_lr_find(self, skip_end: int = 5, suggestions: dict | None = None):
-        """Plot loss against learning rate (log scale), marking `suggestions` ({name: (value, lr, loss)})."""
-        import matplotlib.pyplot as plt
+        """Plot loss against learning rate (log scale), marking `suggestions`: see `schedule.plot_lr_find`."""
+        from .schedule import plot_lr_find  # the finder, its suggestions and its plot live together there
 
-        n = max(len(self.losses) - skip_end, 1)
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot(self.lrs[:n], self.losses[:n])
-        for (name, (value, lr, loss)), color in zip((suggestions or {}).items(), ["C1", "C2", "C3", "C4", "C5"]):
-            ax.plot(lr, loss, "o", color=color, label=f"{name}: {value:.2e}")
-        ax.set_xscale("log")
-        ax.set(xlabel="learning rate (log scale)", ylabel="smoothed loss", title="Learning rate finder")
-        if suggestions:
-            ax.legend()
-        return ax
-
-
-def _in_notebook() -> bool:
-    """Tell whether we run inside a Jupyter kernel (so tables can be shown as HTML)."""
-    import sys
-
-    if "IPython" not in sys.modules:
-        return False
-    ip = sys.modules["IPython"].get_ipython()
-    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
-
-
-class _ResultsTable:
-    """The table of per-epoch results: HTML updated in place in a notebook, text lines in a terminal."""
-
-    def __init__(self, header: list[str]):
-        self.header, self.rows, self.handle = header, [], None
-        self.widths = [max(len(h), 9) for h in header]
-
-    def _line(self, cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, self.widths)).rstrip()
-
-    def __repr__(self) -> str:
-        return "\n".join(self._line(r) for r in [self.header, *self.rows])
-
-    def _repr_html_(self) -> str:
-        from html import escape
-
-        row = lambda cells, tag: "<tr>" + "".join(f"<{tag}>{escape(c)}</{tag}>" for c in cells) + "</tr>"
-        body = "".join(row(r, "td") for r in self.rows)
-        return f'<table class="dataframe"><thead>{row(self.header, "th")}</thead><tbody>{body}</tbody></table>'
-
-    def add(self, row: list) -> None:
-        """Add one epoch's row and show it."""
-        self.rows.append([f"{v:.6f}" if isinstance(v, float) else str(v) for v in row])
-        if _in_notebook():
-            from IPython.display import display
-
-            if self.handle is None:
-                self.handle = display(self, display_id=True)
-            else:
-                self.handle.update(self)
-            return
-        if len(self.rows) == 1:
-            print(self._line(self.header))
-        print(self._line(self.rows[-1]))
-
-
-class ProgressCallback(Callback):
-    """Show a progress bar (tqdm: a widget in a notebook, text in a terminal): one per epoch, over its batches."""
-
-    order = 60
-
-    def __init__(self):
-        self.bar, self.in_fit = None, False
-
-    def _open(self, total: int, desc: str) -> None:
-        self._close()
-        if self.learn.progress:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, leave=False, mininterval=0.2)
-
-    def before_fit(self) -> None:
-        """Note that bars now follow epochs."""
-        self.in_fit = True
-
-    def before_epoch(self) -> None:
-        """Open this epoch's bar over its training and validation batches."""
-        self._open(len(self.dls.train) + len(self.dls.valid), f"epoch {self.epoch + 1}/{self.n_epoch}")
-
-    def before_validate(self) -> None:
-        """Open a bar for a validation outside `fit`."""
-        if not self.in_fit:  # validate() or get_preds()
-            self._open(len(self.dl), "valid")
-
-    def after_batch(self) -> None:
-        """Move the bar one batch on."""
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def _close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def cleanup(self) -> None:
-        """Close any open bar."""
-        self._close()
-        self.in_fit = False
-
-    after_epoch = _close
+        return plot_lr_find(self, skip_end, suggestions)
 
 
 class MixedPrecision(Callback):
@@ -414,3 +326,12 @@ class MixedPrecision(Callback):
             self.autocast = None
 
     after_cancel_batch = cleanup
+
+
+def __getattr__(name: str) -> Any:
+    """Keep `from coursekit.callbacks import ProgressCallback` working: it now lives in `progress.py`."""
+    if name == "ProgressCallback":  # imported on first use: progress.py itself builds on Callback
+        from .progress import ProgressCallback
+
+        return ProgressCallback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

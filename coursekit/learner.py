@@ -7,7 +7,9 @@ mixed precision -- is a callback (see `callbacks.py` and `schedule.py`).
 from __future__ import annotations
 
 import contextlib
+import difflib
 import inspect
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator
@@ -33,6 +35,32 @@ defaults = SimpleNamespace(logging=True, progress=True)
 _STAGE_EVENTS = {s: (f"before_{s}", f"after_cancel_{s}", f"after_{s}") for s in _STAGES}
 
 _NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+
+# What the loop changes as it runs: a callback keeping its own attribute of one of these names would read
+# its own value instead of the learner's.
+_LOOP_STATE = ("model", "opt", "dl", "xb", "yb", "pred", "loss", "loss_grad", "training", "epoch", "n_epoch",
+               "iter", "n_iter", "train_iter", "pct_train")
+
+
+def _did_you_mean(name: str) -> str:
+    """Return a hint naming the events closest to `name` (or all of them)."""
+    close = difflib.get_close_matches(name, EVENTS, n=3, cutoff=0.6)
+    if close:
+        return "did you mean " + " or ".join(f"{c!r}" for c in close) + "?"
+    return f"the events are {', '.join(EVENTS)}."
+
+
+def _check_callback(cb: Callback) -> None:
+    """Raise if a method of `cb` looks like an event but is none; warn if `cb` shadows the loop's state."""
+    for k in dir(type(cb)):
+        if k.lower().startswith(("before", "after")) and k not in EVENTS:
+            raise AttributeError(f"{type(cb).__name__}.{k} is not an event, so the Learner would never call it: "
+                                 f"{_did_you_mean(k)} (A helper method must not start with before/after: "
+                                 "give it a leading underscore.)")
+    for k in _LOOP_STATE:
+        if k in cb.__dict__:
+            warnings.warn(f"{type(cb).__name__} has an attribute `{k}` of its own, so in its events `self.{k}` reads "
+                          f"that, not the Learner's `{k}`: rename it, or read `self.learn.{k}`.", stacklevel=3)
 
 
 def _one_group(model: nn.Module) -> list[list[nn.Parameter]]:
@@ -99,12 +127,17 @@ class Learner:
     # ---- callbacks -------------------------------------------------------------------------------
     def __call__(self, event: str) -> None:
         """Fire `event`: call that method of every callback that has it, in `order`."""
-        for f in self._events[event]:
+        try:
+            fs = self._events[event]
+        except KeyError:
+            raise ValueError(f"Learner: {event!r} is not an event: {_did_you_mean(str(event))}") from None
+        for f in fs:
             f()
 
     def add_cb(self, cb: Callback | type) -> "Learner":
         """Add a callback (an instance, or a class to instantiate); it becomes `learn.<cb.name>`."""
         cb = cb() if isinstance(cb, type) else cb
+        _check_callback(cb)
         cb.learn = self
         if not hasattr(self, cb.name) or isinstance(getattr(self, cb.name), Callback):
             setattr(self, cb.name, cb)
