@@ -17,7 +17,7 @@ from torchvision.models import resnet18, resnet34, resnet50
 from torchvision.models.resnet import BasicBlock
 
 __all__ = ["simple_net", "BnLayer", "ResnetLayer", "Resnet", "Resnet2", "CifarResNet", "cifar_resnet",
-           "Flatten", "AdaptiveConcatPool2d", "load_course_weights", "resnet18", "resnet34", "resnet50"]
+           "cifar8_resnet", "Flatten", "AdaptiveConcatPool2d", "load_course_weights", "resnet18", "resnet34", "resnet50"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"  # the course's own pretrained weights (small, shipped)
 
@@ -152,6 +152,28 @@ def cifar_resnet(n_out: int = 10, weights: str | None = None, **kwargs) -> Cifar
 cifar_resnet.course_weights = "cifar_resnet"  # tells vision_learner that pretrained weights ship with the course
 
 
+def cifar8_resnet(n_out: int = 8, weights: str | None = None, **kwargs) -> CifarResNet:
+    """Return the course's ResNet-8; `weights='course'` loads weights that never saw a cat or a dog.
+
+    They were trained on the eight other CIFAR-10 classes (see `coursekit/weights/README.md`; they need
+    `n_out=8`), so fine-tuning them on cats vs dogs is real transfer learning (chapter 6).
+    """
+    model = CifarResNet(n_out=n_out, **kwargs)
+    if weights is not None:
+        if weights != "course":
+            raise ValueError(f"cifar8_resnet: weights must be None or 'course'; got {weights!r}.")
+        load_course_weights(model, "cifar8_resnet")
+    return model
+
+
+cifar8_resnet.course_weights = "cifar8_resnet"
+
+
+def _n_out(state: dict) -> int | str:
+    """Return the number of outputs the weights in `state` were trained for ('?' if they have no `fc`)."""
+    return state["fc.weight"].shape[0] if "fc.weight" in state else "?"
+
+
 def load_course_weights(model: nn.Module, name: str) -> nn.Module:
     """Load the course's weights `coursekit/weights/<name>.pt` into `model` (stored in fp16) and return it."""
     file = WEIGHTS_DIR / f"{name}.pt"
@@ -165,5 +187,5 @@ def load_course_weights(model: nn.Module, name: str) -> nn.Module:
         model.load_state_dict(state)
     except RuntimeError as e:
         raise RuntimeError(f"The course weights {file.name} do not fit this {type(model).__name__}: create it with "
-                           f"the default arguments (n_out=10, default widths) before loading. {e}") from None
+                           f"the default arguments (n_out={_n_out(state)}, default widths) before loading. {e}") from None
     return model

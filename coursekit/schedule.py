@@ -3,6 +3,8 @@
 A schedule is a function of `pos`, the fraction of training done (0 at the first batch, 1 at the
 end), that returns a hyper-parameter value. `ParamScheduler` sets the optimiser's hyper-parameters
 from schedules before each training batch; `fit_one_cycle` and `lr_find` are built on it.
+The learning-rate finder is all here: the `LRFinder` callback, the suggestions (`minimum`, `steep`,
+`valley`), `lr_find` and its plot, `plot_lr_find` (also `learn.recorder.plot_lr_find()`).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from .callbacks import Callback, CancelFitException, CancelValidException
 from .utils import _as_list
 
 __all__ = ["SchedLin", "SchedCos", "SchedNo", "SchedExp", "combine_scheds", "combined_cos", "ParamScheduler",
-           "LRFinder", "minimum", "steep", "valley", "fit_one_cycle", "lr_find", "fine_tune"]
+           "LRFinder", "minimum", "steep", "valley", "plot_lr_find", "fit_one_cycle", "lr_find", "fine_tune"]
 
 Schedule = Callable[[float], Any]
 
@@ -171,6 +173,22 @@ def valley(lrs: np.ndarray, losses: np.ndarray) -> tuple[float, int]:
     return float(lrs[i]), i
 
 
+def plot_lr_find(recorder: Any, skip_end: int = 5, suggestions: dict | None = None):
+    """Plot the finder's loss against learning rate (log scale), marking `suggestions` ({name: (value, lr, loss)})."""
+    import matplotlib.pyplot as plt
+
+    n = max(len(recorder.losses) - skip_end, 1)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(recorder.lrs[:n], recorder.losses[:n])
+    for (name, (value, lr, loss)), color in zip((suggestions or {}).items(), ["C1", "C2", "C3", "C4", "C5"]):
+        ax.plot(lr, loss, "o", color=color, label=f"{name}: {value:.2e}")
+    ax.set_xscale("log")
+    ax.set(xlabel="learning rate (log scale)", ylabel="smoothed loss", title="Learning rate finder")
+    if suggestions:
+        ax.legend()
+    return ax
+
+
 def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100, stop_div: bool = True,
             show_plot: bool = True, suggest_funcs: Sequence[Callable] = (minimum, steep, valley)):
     """Try learning rates from `start_lr` to `end_lr`; return suggestions as a namedtuple, e.g. `.valley`.
@@ -188,7 +206,7 @@ def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100,
                            "raise num_it, lower start_lr, or check that the loss is not nan from the start.")
     found = {f.__name__: f(lrs, losses) for f in suggest_funcs}
     if show_plot:
-        rec.plot_lr_find(suggestions={k: (lr, lrs[i], losses[i]) for k, (lr, i) in found.items()})
+        plot_lr_find(rec, suggestions={k: (lr, lrs[i], losses[i]) for k, (lr, i) in found.items()})
     return namedtuple("SuggestedLRs", list(found))(*[lr for lr, _ in found.values()])
 
 

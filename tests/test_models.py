@@ -117,3 +117,18 @@ def test_course_weights_for_a_missing_name_say_what_exists(tmp_path, monkeypatch
 def test_course_weights_refuse_a_model_of_another_shape():
     with pytest.raises(RuntimeError, match="n_out=10"):
         cifar_resnet(n_out=3, weights="course")
+
+
+def test_cifar8_course_weights_load_with_eight_outputs_and_never_saw_a_cat_or_a_dog():
+    from coursekit.models import cifar8_resnet
+
+    model = cifar8_resnet(weights="course")
+    state = torch.load(models.WEIGHTS_DIR / "cifar8_resnet.pt", weights_only=True)
+    assert model.fc.out_features == 8 and torch.equal(model.fc.weight, state["fc.weight"].float())
+    assert (models.WEIGHTS_DIR / "cifar8_resnet.pt").stat().st_size <= 1024 * 1024
+    readme = (models.WEIGHTS_DIR / "README.md").read_text()
+    section = readme[readme.index("<!-- weights: cifar8_resnet -->"):readme.index("<!-- end: cifar8_resnet -->")]
+    classes = section.split("; classes ")[1].split(" (output index order)")[0].split(", ")
+    assert classes == ["airplane", "automobile", "bird", "deer", "frog", "horse", "ship", "truck"]
+    with pytest.raises(RuntimeError, match="n_out=8"):
+        cifar8_resnet(n_out=10, weights="course")

@@ -167,3 +167,46 @@ def test_lr_find_plot_marks_each_suggestion_on_a_log_axis():
     labels = [line.get_label() for line in ax.get_lines()[1:]]
     assert labels == [f"{name}: {lr:.2e}" for name, lr in zip(sug._fields, sug)]
     plt.close("all")
+
+
+def test_the_finder_its_suggestions_and_its_plot_live_together_in_schedule():
+    import coursekit.schedule as schedule
+
+    for name in ["LRFinder", "minimum", "steep", "valley", "plot_lr_find", "lr_find"]:
+        assert name in schedule.__all__ and getattr(schedule, name).__module__ == "coursekit.schedule"
+
+
+def test_recorder_plot_lr_find_draws_what_schedule_plot_lr_find_draws():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from coursekit.schedule import plot_lr_find
+
+    learn = _learner()
+    learn.lr_find(num_it=30, show_plot=False)
+    rec = learn.recorder
+    marks = {"valley": (1e-3, rec.lrs[10], rec.losses[10])}
+    ours, theirs = plot_lr_find(rec, skip_end=5, suggestions=marks), rec.plot_lr_find(skip_end=5, suggestions=marks)
+    assert [list(line.get_xdata()) for line in ours.get_lines()] == [list(line.get_xdata()) for line in theirs.get_lines()]
+    assert list(ours.get_lines()[0].get_ydata()) == rec.losses[:len(rec.losses) - 5]
+    assert ours.get_lines()[1].get_label() == "valley: 1.00e-03" and ours.get_xscale() == "log"
+    plt.close("all")
+
+
+def test_progress_bar_and_results_table_moved_to_progress_and_still_import_from_callbacks(capsys):
+    import coursekit.callbacks as callbacks
+    import coursekit.progress as progress
+    from coursekit.callbacks import ProgressCallback
+
+    assert ProgressCallback is progress.ProgressCallback and "ProgressCallback" in callbacks.__all__
+    assert ProgressCallback.__module__ == "coursekit.progress"
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchCallback'"):
+        callbacks.NoSuchCallback
+    learn = _learner()
+    assert any(type(cb) is progress.ProgressCallback for cb in learn.cbs)
+    learn.logging = True
+    learn.fit(1)
+    assert isinstance(learn.recorder.table, progress._ResultsTable) and len(learn.recorder.table.rows) == 1
+    assert capsys.readouterr().out.split()[:3] == ["epoch", "train_loss", "valid_loss"]
