@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PORT   ?= 8888
 
-.PHONY: install lab test test-fast test-browser exercises clean
+.PHONY: install lab test test-fast test-browser exercises book clean
 
 install: $(STAMP)
 
@@ -26,16 +26,23 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest tests chapters solutions --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-# JupyterLab in headless Chromium, driven as a student would (tests/browser/README.md).
-test-browser: $(STAMP)
+# JupyterLab in headless Chromium, driven as a student would, and the built book (tests/browser/README.md).
+test-browser: $(STAMP) book
 	PYTHON=$(BIN)/python tools/install_browser.sh
 	COURSEKIT_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -p no:cacheprovider
 
+# The course as a static site in _build/book/, from the stored outputs (nothing runs), then its check.
+book: $(STAMP)
+	@$(BIN)/python -c "import myst_nb, sphinx_book_theme" 2>/dev/null || \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[book]'
+	$(BIN)/python tools/build_book.py
+	$(BIN)/python tools/check_book.py
+
 exercises: $(STAMP)
 	$(BIN)/python -m coursekit release solutions exercises
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache _build
