@@ -135,18 +135,23 @@ def _stage(ni: int, nf: int, n_blocks: int, stride: int) -> nn.Sequential:
     return nn.Sequential(BasicBlock(ni, nf, stride, down), *[BasicBlock(nf, nf) for _ in range(n_blocks - 1)])
 
 
+def _course_resnet(name: str, n_out: int, weights: str | None, **kwargs) -> CifarResNet:
+    """Return a `CifarResNet`, with the course's weights file `name` loaded when `weights='course'`."""
+    model = CifarResNet(n_out=n_out, **kwargs)
+    if weights is not None:
+        if weights != "course":
+            raise ValueError(f"{name}: weights must be None or 'course'; got {weights!r}.")
+        load_course_weights(model, name)
+    return model
+
+
 def cifar_resnet(n_out: int = 10, weights: str | None = None, **kwargs) -> CifarResNet:
     """Return the course's ResNet-8 for 32x32 images (about 310k parameters).
 
     `weights='course'` loads the weights the course trained on CIFAR-10 (in `coursekit/weights/`, no
     download; they need `n_out=10`). `vision_learner(dls, cifar_resnet)` does this for you.
     """
-    model = CifarResNet(n_out=n_out, **kwargs)
-    if weights is not None:
-        if weights != "course":
-            raise ValueError(f"cifar_resnet: weights must be None or 'course'; got {weights!r}.")
-        load_course_weights(model, "cifar_resnet")
-    return model
+    return _course_resnet("cifar_resnet", n_out, weights, **kwargs)
 
 
 cifar_resnet.course_weights = "cifar_resnet"  # tells vision_learner that pretrained weights ship with the course
@@ -158,12 +163,7 @@ def cifar8_resnet(n_out: int = 8, weights: str | None = None, **kwargs) -> Cifar
     They were trained on the eight other CIFAR-10 classes (see `coursekit/weights/README.md`; they need
     `n_out=8`), so fine-tuning them on cats vs dogs is real transfer learning (chapter 6).
     """
-    model = CifarResNet(n_out=n_out, **kwargs)
-    if weights is not None:
-        if weights != "course":
-            raise ValueError(f"cifar8_resnet: weights must be None or 'course'; got {weights!r}.")
-        load_course_weights(model, "cifar8_resnet")
-    return model
+    return _course_resnet("cifar8_resnet", n_out, weights, **kwargs)
 
 
 cifar8_resnet.course_weights = "cifar8_resnet"
