@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PORT   ?= 8888
 
-.PHONY: install lab test test-fast test-browser exercises book clean
+.PHONY: install lab test test-fast test-browser exercises book clean sandbox
 
 install: $(STAMP)
 
@@ -23,7 +23,11 @@ lab: $(STAMP)
 	  --ServerApp.open_browser=False --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 	  --LabApp.extension_manager=readonly
 
-test: $(STAMP)
+# The grader's sandbox: bubblewrap, installed where it is missing, and its self-test (tools/install_bwrap.sh).
+sandbox: $(STAMP)
+	PYTHON=$(BIN)/python tools/install_bwrap.sh
+
+test: $(STAMP) sandbox
 	$(BIN)/python -m pytest tests chapters solutions --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 # JupyterLab in headless Chromium, driven as a student would, and the built book (tests/browser/README.md).
@@ -31,7 +35,7 @@ test-browser: $(STAMP) book
 	PYTHON=$(BIN)/python tools/install_browser.sh
 	COURSEKIT_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) sandbox
 	$(BIN)/python -m pytest tests -p no:cacheprovider
 
 # The course as a static site in _build/book/, from the stored outputs (nothing runs), then its check.

@@ -1,11 +1,14 @@
 """Load test: `coursekit grade` on a class of generated submissions of one questionnaire.
 
-Run:  .venv/bin/python bench/bench_grade.py [--students 100] [--workers N] [--keep DIR]
+Run:  .venv/bin/python bench/bench_grade.py [--students 100] [--workers N] [--sandbox bwrap|none]
+                                           [--scheduler tcp://HOST:8786 | --local-cluster N] [--keep DIR]
 Generates the submissions from the chapter 1 solution with the test set's generator
 (`tests/grading/crafted.py`): a fixed mix (seeded) of full marks, fresh copies, partly answered
 notebooks and notebooks with wrong answers, one folder per student. Then grades them with the
-default settings (one worker per core, 30 s a cell, 600 s a notebook, 2 GiB) and prints the wall time,
-the wall time per submission, the mean time one submission takes in its worker, and the statuses.
+default settings (one worker per core, 30 s a cell, 600 s a notebook, 2 GiB, the bwrap sandbox), on the
+local pool, on the Dask cluster at `--scheduler`, or on a Dask `LocalCluster` of N worker processes started
+here (`--local-cluster N`, one thread each), and prints the wall time, the wall time per submission, the mean
+time one submission takes in its worker, and the statuses.
 """
 from __future__ import annotations
 
@@ -52,16 +55,30 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=100)
     parser.add_argument("--workers", type=int, default=None, help="default: one per CPU core")
     parser.add_argument("--keep", type=Path, default=None, help="write the class and gradebook here and keep them")
+    parser.add_argument("--sandbox", choices=["bwrap", "none"], default=None, help="default: bwrap")
+    parser.add_argument("--scheduler", default=None, help="grade on the Dask cluster at this address")
+    parser.add_argument("--local-cluster", type=int, default=None, metavar="N",
+                        help="start a Dask LocalCluster of N worker processes on 127.0.0.1 and grade on it")
     args = parser.parse_args()
+    cluster = None
+    if args.local_cluster:
+        from distributed import LocalCluster
+        cluster = LocalCluster(n_workers=args.local_cluster, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None)
+        args.scheduler = cluster.scheduler_address
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-grade-"))
     kinds = make_class(root / "submissions", args.students)
     print(f"{args.students} submissions of {ASSIGNMENT}: " + ", ".join(f"{n} {k}" for k, n in kinds.items()))
     start = time.perf_counter()
     book = grade(root / "submissions", ASSIGNMENT, out=root / "grades", solutions=SOLUTIONS,
-                 workers=args.workers, redo=True)
+                 workers=args.workers, redo=True, sandbox=args.sandbox, scheduler=args.scheduler)
     wall = time.perf_counter() - start
+    if cluster is not None:
+        cluster.close()
     each = [row["seconds"] for row in book["students"]]
-    print(f"wall time {wall:.1f} s with {book['run']['workers']} workers: {wall / args.students:.2f} s per "
+    where = f"the Dask cluster at {args.scheduler}" if args.scheduler else f"{book['run']['workers']} local workers"
+    print(f"sandbox {book['run']['sandbox']}, {where}")
+    print(f"wall time {wall:.1f} s: {wall / args.students:.2f} s per "
           f"submission; in its worker a submission takes {statistics.mean(each):.2f} s on average "
           f"(median {statistics.median(each):.2f}, max {max(each):.2f})")
     print("statuses:", book["summary"]["statuses"], f"mean score {book['summary']['mean']:g}/{book['max_points']:g}")

@@ -51,10 +51,11 @@ def _grade(args: argparse.Namespace) -> int:
     from .grading.grade import grade  # nbclient, the kernel machinery and torch load only when grading
     from .grading.sandbox import Limits
 
-    limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb)
+    limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb,
+                    disk_mb=args.disk_mb)
     try:
         grade(args.submissions, args.assignment, out=args.out, solutions=args.solutions, workers=args.workers,
-              limits=limits, redo=args.redo)
+              limits=limits, redo=args.redo, sandbox=args.sandbox, scheduler=args.scheduler)
     except ValueError as e:
         print(f"coursekit grade: {e}", file=sys.stderr)
         return 2
@@ -85,6 +86,14 @@ def _add_grade(commands: argparse._SubParsersAction) -> None:
                    help="seconds for a whole notebook (default: %(default)s)")
     p.add_argument("--memory-mb", type=int, default=Limits.memory_mb, metavar="MB",
                    help="memory a notebook's kernel may use, in MiB (default: %(default)s)")
+    p.add_argument("--disk-mb", type=int, default=Limits.disk_mb, metavar="MB",
+                   help="disk a notebook's private folder may fill, in MiB (default: %(default)s)")
+    p.add_argument("--sandbox", choices=["bwrap", "none"], default=None,
+                   help="the boundary each kernel runs behind: bwrap (the default; the grader stops, saying what "
+                        "to install, where it cannot run) or none (only the audit-hook guard: no security boundary)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="grade on the Dask cluster whose scheduler is at ADDRESS, e.g. tcp://HOST:8786 "
+                        "(default: a pool of local processes)")
     p.add_argument("--redo", action="store_true", help="grade every submission again, ignoring earlier results")
     p.set_defaults(run=_grade)
 

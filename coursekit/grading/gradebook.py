@@ -2,7 +2,8 @@
 
 - `grades.csv`: one row per student: student, status, total, max, then one column per question (points).
 - `grades.json`: the same and more: per question its status and feedback, the notes on the run (cells that
-  raised, limits hit, what the sandbox refused), the tamper flags, the seconds it took, the summary.
+  raised, limits hit, what the guard refused, which sandbox graded it), the tamper flags, the seconds it took,
+  the sandbox (`bwrap` or `none`), and in `run` the sandbox and the scheduler of the run, and the summary.
 - `feedback/<student>.md`: what to hand back to the student: score, status, notes, each question's feedback.
   It holds nothing of the key that the student's own answers would not unlock in the notebook.
 - `.results/<student>.json`: each student's result, keyed by a hash of the submission, the solution
@@ -24,22 +25,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-STATUSES = {
-    "graded": "Every cell ran; the answers were graded.",
-    "error": "Some cells raised errors; the notebook ran on, and every answer it defined was graded.",
-    "memory": "A cell ran past the memory limit and failed; the notebook ran on, and the answers were graded.",
-    "timeout": "A cell ran past its time limit and was interrupted, or the notebook ran out of time; "
-               "the answers defined by then were graded.",
-    "kernel-died": "The notebook stopped its Python kernel (exit, crash or kill); the answers defined by the "
-                   "cells before that one were graded.",
-    "tampered": "The notebook reached for the grading machinery or the grader's files; it is flagged for review "
-                "and its total is 0 until then (the question columns show what its answers earned).",
-    "invalid-notebook": "The file is not a readable Jupyter notebook (nbformat 4); nothing was run.",
-    "empty": "The file is empty; nothing was run.",
-    "missing": "No notebook was found for this student.",
-    "grader-error": "The grader itself failed on this submission; re-run to retry it.",
-}
-FAILED = ("invalid-notebook", "empty", "missing", "grader-error")
+from .statuses import ERROR, FAILED, KERNEL_DIED, MEANINGS, MEMORY, RAN, TAMPERED, TIMEOUT
+
 
 
 # ---------------------------------------------------------------- files
@@ -109,14 +96,19 @@ def summarise(rows: list[dict], max_points: float) -> dict:
 def summary_line(book: dict) -> str:
     """Return the one-line summary printed at the end of a run."""
     s, counts = book["summary"], Counter(book["summary"]["statuses"])
-    ran = counts["graded"] + counts["error"] + counts["memory"]
-    failed = sum(counts[k] for k in FAILED)
+    ran, failed = sum(counts[k] for k in RAN), sum(counts[k] for k in FAILED)
     run = book["run"]
-    return (f"{s['students']} submissions: {ran} graded ({counts['error']} with errors, {counts['memory']} out of "
-            f"memory), {failed} failed, {counts['timeout']} timed out, {counts['kernel-died']} kernel died, "
-            f"{counts['tampered']} tampered; mean score {s['mean']:g}/{s['max_points']:g}. "
+    return (f"{s['students']} submissions: {ran} graded ({counts[ERROR]} with errors, {counts[MEMORY]} out of "
+            f"memory), {failed} failed, {counts[TIMEOUT]} timed out, {counts[KERNEL_DIED]} kernel died, "
+            f"{counts[TAMPERED]} tampered; mean score {s['mean']:g}/{s['max_points']:g}. "
             f"{run['graded_now']} graded now in {run['seconds']:.1f} s with {run['workers']} workers "
-            f"({run['seconds_per_submission']:.2f} s per submission), {run['from_cache']} from earlier runs.")
+            f"({run['seconds_per_submission']:.2f} s per submission), {run['from_cache']} from earlier runs; "
+            f"sandbox {run.get('sandbox', 'none')}, {_where(run.get('scheduler', 'local'))}.")
+
+
+def _where(scheduler: str) -> str:
+    """Return where the submissions were graded, as the summary line says it."""
+    return "on this machine" if scheduler == "local" else f"on the Dask cluster at {scheduler}"
 
 
 def csv_text(book: dict) -> str:
@@ -139,7 +131,7 @@ def _cell(text: str) -> str:
 def feedback_markdown(book: dict, row: dict) -> str:
     """Return the feedback file of one student (see the module docstring)."""
     lines = [f"# {book['assignment']}: feedback for {row['student']}", "",
-             f"**Score: {row['total']:g}/{row['max']:g}** (status `{row['status']}`: {STATUSES[row['status']]})", ""]
+             f"**Score: {row['total']:g}/{row['max']:g}** (status `{row['status']}`: {MEANINGS[row['status']]})", ""]
     if row.get("notebook"):
         lines += [f"Graded notebook: `{row['notebook']}`.", ""]
     if row["flags"]:

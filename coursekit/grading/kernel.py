@@ -9,8 +9,11 @@ its time limit is interrupted (SIGINT, like the stop button); a kernel that stil
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import signal
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -21,10 +24,11 @@ from jupyter_client.kernelspec import KernelSpec
 from nbclient import NotebookClient
 
 from .probe import MAX_REPLY_BYTES
-from .sandbox import Limits, Sandbox, kernel_command
+from .sandbox import DISK_FULL, Limits, Sandbox, kernel_command
 
 TIMEOUT_NAME = "CellTimeoutError"
 PROBE_TIMEOUT = 5  # seconds a stuck kernel gets to answer `pass` after an interrupt
+DISK_POLL = 0.1  # seconds between two readings of a private folder's size
 
 
 class KernelDied(RuntimeError):
@@ -45,17 +49,62 @@ class CellRun:
 
 
 class SandboxKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel is started by `argv` (the sandbox's command), not by an installed kernelspec."""
+    """A kernel manager whose kernel is started by `argv` (the sandbox's command), not by an installed kernelspec.
 
-    def __init__(self, argv: list[str], **kwargs: Any):
+    `interrupt_mode="message"` asks the kernel to interrupt itself: behind bwrap a SIGINT to the process
+    group would reach bwrap, which dies and takes the kernel with it.
+    """
+
+    def __init__(self, argv: list[str], interrupt_mode: str = "signal", **kwargs: Any):
         """Make a manager that starts kernels with `argv`."""
         super().__init__(**kwargs)
-        self._sandbox_argv = argv
+        self._sandbox_argv, self._interrupt_mode = argv, interrupt_mode
 
     @property
     def kernel_spec(self) -> KernelSpec:
         """Return the spec jupyter_client launches: the sandbox's command."""
-        return KernelSpec(argv=self._sandbox_argv, display_name="coursekit sandbox", language="python")
+        return KernelSpec(argv=self._sandbox_argv, display_name="coursekit sandbox", language="python",
+                          interrupt_mode=self._interrupt_mode)
+
+
+def disk_usage(folder: Path) -> int:
+    """Return the bytes the files under `folder` take on disk (links not followed)."""
+    total = 0
+    for parent, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            try:
+                total += os.lstat(os.path.join(parent, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+class DiskWatch(threading.Thread):
+    """A thread that kills the kernel (its process group) when its private folder grows past `limit` bytes."""
+
+    def __init__(self, folder: Path, limit: int, pid: int, every: float = DISK_POLL):
+        """Watch `folder` every `every` seconds; `pid` leads the kernel's process group."""
+        super().__init__(daemon=True)
+        self.folder, self.limit, self.pid, self.every = folder, limit, pid, every
+        self.used = 0
+        self.tripped = False
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        """Poll until stopped; on the first reading past the limit, kill the kernel and stop."""
+        while not self._stop.wait(self.every):
+            self.used = disk_usage(self.folder)
+            if self.used > self.limit:
+                self.tripped = True
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                return
+
+    def stop(self) -> None:
+        """End the thread."""
+        self._stop.set()
 
 
 class QuietClient(NotebookClient):
@@ -81,8 +130,11 @@ class Kernel:
 
     def __enter__(self) -> "Kernel":
         """Start the kernel in the sandbox and connect to it."""
+        boxed = self.sandbox.kind == "bwrap"  # ZMQ over unix sockets: the sandbox has no network at all
         km = SandboxKernelManager(kernel_command(self.sandbox, self.limits, self.protected),
-                                  connection_file=str(self.sandbox.root / "kernel.json"))
+                                  interrupt_mode="message" if boxed else "signal",
+                                  connection_file=str(self.sandbox.root / "kernel.json"),
+                                  **({"transport": "ipc", "ip": str(self.sandbox.root / "zmq")} if boxed else {}))
         self.client = QuietClient(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell()]), km=km,
                                   allow_errors=True, interrupt_on_timeout=True, record_timing=False,
                                   error_on_timeout={"ename": TIMEOUT_NAME, "evalue": "", "traceback": []},
@@ -90,11 +142,14 @@ class Kernel:
                                   on_cell_executed=self._remember)
         self.client.start_new_kernel(cwd=str(self.sandbox.work), env=self.sandbox.env(),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.watch = DiskWatch(self.sandbox.root, self.limits.disk_mb * 2**20, km.provisioner.process.pid)
+        self.watch.start()
         self.client.start_new_kernel_client()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         """Kill the kernel and close the connection."""
+        self.watch.stop()
         try:
             self.client._cleanup_kernel()  # kills the kernel at once (shutdown_kernel="immediate")
         except Exception:
@@ -111,7 +166,8 @@ class Kernel:
         try:
             self.client.execute_cell(cell, 0, store_history=True)
         except Exception:  # DeadKernelError, or the channels failing because the process is gone
-            return CellRun("died", printed=self.client.printed)
+            why = DISK_FULL if self.watch.tripped else ""
+            return CellRun("died", why, printed=self.client.printed)
         printed = self.client.printed
         if self.reply.get("status") != "error":
             return CellRun("ok", printed=printed)

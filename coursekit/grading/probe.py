@@ -9,8 +9,8 @@ each one call of `answer(request, reply_path)`, which writes a JSON reply:
   arguments as they are after the call (a check may ask whether the function changed its input);
 - `{"op": "call", "name": ..., "args": [...], "kwargs": {...}}`: one call made by a hidden check, with its
   arguments as they are after the call (a check may ask whether the function changed its input).
-`encode` turns a value into JSON with a tag for each kind of value: `{"tuple": [...]}`,
-`{"tensor": [[...]], "dtype": "int64", "shape": [3, 3]}`; anything else becomes an `Opaque` that keeps
+`encode` turns a value into JSON with a tag for each kind of value: `{"tuple": [...]}`, and for tensors
+and arrays the one form of `codec.py`, `{"tensor": [[...]], "dtype": "int64"}`; anything else becomes an `Opaque` that keeps
 only its type's name and a short repr. `decode`, in the grader's process, rebuilds fresh plain values, so
 no object of the student's ever reaches the grader. The reply is capped (`MAX_ITEMS` numbers and items,
 `MAX_TEXT` characters a string): an answer bigger than that is no answer to these questions anyway.
@@ -21,6 +21,7 @@ import json
 import os
 from typing import Any
 
+from . import codec
 from .answers import is_stub, short
 from .questions import decode_arg
 
@@ -28,7 +29,7 @@ MAX_ITEMS = 1_000_000
 MAX_TEXT = 100_000
 MAX_DEPTH = 40
 MAX_REPLY_BYTES = 64 * 2**20
-NUMERIC_KINDS = "biuf"  # bool, signed and unsigned int, float: the dtypes `tolist` turns into JSON numbers
+NUMERIC_KINDS = codec.NUMERIC_KINDS
 
 
 class TooBig(ValueError):
@@ -37,22 +38,13 @@ class TooBig(ValueError):
 
 # ---------------------------------------------------------------- encode (both sides)
 
-def _tensor(x: Any, budget: list[int]) -> dict:
-    """Return a tensor as `{"tensor": nested lists, "dtype", "shape"}`, or an opaque value for exotic dtypes."""
-    import torch
-    t = x.detach().cpu()
-    if t.layout != torch.strided or t.is_complex() or t.is_quantized:
+def _numbers(x: Any, budget: list[int]) -> dict:
+    """Return a tensor or NumPy array in the codec's form (`codec.py`), or an opaque value for exotic dtypes."""
+    form = codec.encode(x)
+    if form is None:
         return _opaque(x)
-    _spend(budget, t.numel())
-    return {"tensor": t.tolist(), "dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
-
-
-def _array(x: Any, budget: list[int]) -> dict:
-    """Return a NumPy array as `{"array": nested lists, "dtype", "shape"}`, or an opaque value for other dtypes."""
-    if x.dtype.kind not in NUMERIC_KINDS:
-        return _opaque(x)
-    _spend(budget, x.size)
-    return {"array": x.tolist(), "dtype": str(x.dtype), "shape": list(x.shape)}
+    _spend(budget, codec.size(form))
+    return form
 
 
 def _opaque(x: Any, why: str = "") -> dict:
@@ -94,11 +86,11 @@ def _encode(x: Any, budget: list[int], depth: int) -> Any:
         if isinstance(x, torch.Size):
             return {"size": [int(n) for n in x]}
         if isinstance(x, torch.Tensor):
-            return _tensor(x, budget)
+            return _numbers(x, budget)
     if module.startswith("numpy"):
         import numpy as np
         if isinstance(x, np.ndarray):
-            return _array(x, budget)
+            return _numbers(x, budget)
         if isinstance(x, np.generic) and x.dtype.kind in NUMERIC_KINDS:
             return {"numpy": x.item(), "dtype": str(x.dtype)}
     for kind in (tuple, list, set, frozenset):
@@ -145,18 +137,6 @@ def opaque(d: dict) -> Opaque:
     return cls(str(d.get("repr", ""))[:200])
 
 
-def _numbers(data: Any, dtype: str, shape: list, library: str) -> Any:
-    """Return a tensor or array rebuilt from nested lists, a dtype name and a shape."""
-    if library == "torch":
-        import torch
-        kind = getattr(torch, dtype, None)
-        if not isinstance(kind, torch.dtype):
-            raise ValueError(f"unknown dtype {dtype!r}")
-        return torch.tensor(data, dtype=kind).reshape([int(n) for n in shape])
-    import numpy as np
-    return np.array(data, dtype=np.dtype(dtype)).reshape([int(n) for n in shape])
-
-
 def decode(d: Any) -> Any:
     """Return a fresh value rebuilt from the plain JSON that `encode` made; raise ValueError for anything else."""
     if d is None or isinstance(d, (bool, int, float, str)):
@@ -180,7 +160,7 @@ def decode(d: Any) -> Any:
         import torch
         return torch.Size([int(n) for n in items])
     if tag in ("tensor", "array"):
-        return _numbers(items, str(d["dtype"]), d["shape"], "torch" if tag == "tensor" else "numpy")
+        return codec.decode(d)
     if tag == "numpy":
         import numpy as np
         return np.dtype(str(d["dtype"])).type(items)

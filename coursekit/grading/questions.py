@@ -14,6 +14,7 @@ import ast
 import copy
 from typing import Any, Callable, Iterable, Sequence
 
+from . import codec
 from .answers import (CannotCompare, as_number, canonical, describe, expectation, fingerprint, is_array, is_stub,
                       lock, mismatch, number_text, short, unlock)
 
@@ -182,11 +183,10 @@ class Numeric(Question):
 
 
 def encode_arg(x: Any) -> dict:
-    """Return a test-case argument in a form JSON can store: a tensor, an array or a Python literal."""
-    if is_array(x) and type(x).__module__.startswith("torch"):
-        return {"tensor": x.tolist(), "dtype": str(x.dtype).removeprefix("torch.")}
-    if is_array(x) and type(x).__module__ == "numpy":
-        return {"array": x.tolist(), "dtype": str(x.dtype)}
+    """Return a test-case argument in a form JSON can store: a tensor or an array (`codec.py`), or a Python literal."""
+    form = codec.encode(x) if is_array(x) else None
+    if form is not None:
+        return form
     text = repr(x)
     try:
         same = ast.literal_eval(text) == x
@@ -200,13 +200,7 @@ def encode_arg(x: Any) -> dict:
 
 def decode_arg(d: dict) -> Any:
     """Return the test-case argument that `encode_arg` stored as `d` (a fresh object every call)."""
-    if "tensor" in d:
-        import torch
-        return torch.tensor(d["tensor"], dtype=getattr(torch, d["dtype"]))
-    if "array" in d:
-        import numpy as np
-        return np.array(d["array"], dtype=d["dtype"])
-    return ast.literal_eval(d["literal"])
+    return codec.decode(d) if codec.is_encoded(d) else ast.literal_eval(d["literal"])
 
 
 ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import textwrap
 from pathlib import Path
+from typing import Mapping
 
 import nbformat
 
@@ -76,9 +77,14 @@ def stub_solutions(source: str) -> str:
     return "\n".join(out)
 
 
-def tags(cell: nbformat.NotebookNode) -> list[str]:
-    """Return a cell's tags."""
-    return cell.metadata.get("tags", [])
+def tags(cell: Mapping) -> list[str]:
+    """Return a cell's tags, for release and grading alike: a list of strings, whatever the file holds.
+
+    `cell` is a cell of an nbformat notebook or of one read as plain JSON (a student's file may hold anything).
+    """
+    metadata = cell.get("metadata")
+    found = metadata.get("tags", []) if isinstance(metadata, dict) else []
+    return [t for t in found if isinstance(t, str)] if isinstance(found, list) else []
 
 
 def read_solution(text: str) -> nbformat.NotebookNode:

@@ -18,20 +18,22 @@ IPython kernel (ipykernel), so nbclient drives it like any other:
   (`subprocess`, `os.system`, `!cmd`), signalling other processes, and opening network connections.
   Reaching a protected folder or another process is logged as tampering; the rest is only refused.
 The kernel's environment is built from scratch (of the grader's variables only `PATH`, and `PYTHONPATH`
-when set, pass), and the protected folders reach the guard as (device, inode) pairs, not paths: nothing
-given to the kernel names the solutions folder.
+when set, pass), and the protected folders reach the guard as (device, inode) pairs and as digests of their
+paths (behind bwrap they are not there at all, and a try is still reported), not as paths: nothing given
+to the kernel names the solutions folder.
 
-What this does not do: it is not a security boundary against a determined attacker. Code in the kernel
-runs as the grader's user, so with `ctypes` it could bypass the guard and read whatever that user can
-read (the tamper scan flags `ctypes`, see `tamper.py`). What keeps the answers safe in that case is that
-the answer key never enters the kernel (scores are computed in the grader's process) and that the
-grader refuses symbolic links. For real isolation run `coursekit grade` as a user that can read nothing
-but the course, or in a container, as otter-grader does with Docker and as nbgrader's docs advise.
+What the guard alone (`--sandbox none`) does not do: it is no security boundary against a determined
+attacker. Code in the kernel runs as the grader's user, so with `ctypes` or a library's native file reader it
+gets around the guard and reads whatever that user can read. The boundary is the bwrap sandbox
+(`boundary.py`, the default): there the solutions, the other submissions, the gradebook, the course folder
+and the network are not there at all, and the guard and the tamper scan (`tamper.py`) stay on as a second
+layer that reports what a submission tried.
 """
 from __future__ import annotations
 
 import argparse
 import errno
+import hashlib
 import json
 import os
 import resource
@@ -44,6 +46,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 FILE_LIMIT = 256 * 2**20
+DISK_FULL = "DiskLimit"  # the error name of a cell whose kernel was stopped for filling its folder past the limit
+PROCESS_LIMIT = 256  # processes and threads of one bwrap sandbox (RLIMIT_NPROC, counted per user namespace)
 LOG_LINES = 100  # a submission that tries a million files gets a short log
 
 # Audit events (see the table "Audit events" of the Python docs) and the positions of the paths they carry.
@@ -63,10 +67,11 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 @dataclass(frozen=True)
 class Limits:
-    """How long and how much one submission may take: seconds per cell, seconds per notebook, MiB of memory."""
+    """How long and how much one submission may take: seconds per cell and per notebook, MiB of memory and disk."""
     cell_timeout: float = 30
     timeout: float = 600
     memory_mb: int = 2048
+    disk_mb: int = 1024
 
 
 def font_cache(folder: Path) -> None:
@@ -84,8 +89,12 @@ def font_cache(folder: Path) -> None:
 class Sandbox:
     """The private folders of one submission's run, created under `parent` and removed by `cleanup`."""
 
-    def __init__(self, parent: Path, fonts: Path | None = None):
-        """Create the sandbox's folders in a new folder under `parent`; `fonts` holds a copy of the font list."""
+    def __init__(self, parent: Path, fonts: Path | None = None, kind: str = "none"):
+        """Create the sandbox's folders in a new folder under `parent`; `fonts` holds a copy of the font list.
+
+        `kind` is the boundary the kernel runs behind: "bwrap" (see `boundary.py`) or "none".
+        """
+        self.kind = kind
         self.root = Path(tempfile.mkdtemp(prefix="run-", dir=parent)).resolve()
         self.work, self.home, self.log = self.root / "work", self.root / "home", self.root / "guard.log"
         for folder in [self.work, self.home, self.home / "tmp"]:
@@ -102,7 +111,7 @@ class Sandbox:
                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1", "LANG": "C.UTF-8",
                "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        if os.environ.get("PYTHONPATH"):  # a course installed by PYTHONPATH rather than pip
+        if self.kind == "none" and os.environ.get("PYTHONPATH"):  # a course installed by PYTHONPATH, not pip
             env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         return env
 
@@ -123,20 +132,41 @@ class Sandbox:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def path_digest(path: str) -> str:
+    """Return a short digest of the absolute path `path`: how the guard knows a protected folder by name."""
+    return hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
+
+
+def digests(paths: Iterable[Path]) -> str:
+    """Return the digests of the real paths of the folders `paths`, joined by commas (names never travel)."""
+    return ",".join(path_digest(os.path.realpath(p)) for p in paths)
+
+
 def identities(paths: Iterable[Path]) -> str:
     """Return the folders `paths` as `dev:inode` pairs joined by commas: what the guard compares, not names."""
     pairs = []
     for path in paths:
-        st = os.stat(path)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:  # a folder of the grader's machine, on a worker of a cluster
+            continue
         pairs.append(f"{st.st_dev}:{st.st_ino}")
     return ",".join(pairs)
 
 
 def kernel_command(sandbox: Sandbox, limits: Limits, protected: Iterable[Path]) -> list[str]:
-    """Return the command that starts a sandboxed kernel (`{connection_file}` is filled in by jupyter_client)."""
-    return [sys.executable, "-m", "coursekit.grading.sandbox", "--memory-mb", str(limits.memory_mb),
-            "--root", str(sandbox.root), "--protect", identities(protected),
-            "-f", "{connection_file}", "--HistoryManager.enabled=False"]
+    """Return the command that starts a sandboxed kernel (`{connection_file}` is filled in by jupyter_client).
+
+    Behind bwrap it is wrapped by `boundary.launcher`, and the kernel also gets the `PROCESS_LIMIT`.
+    """
+    inner = [sys.executable, "-m", "coursekit.grading.sandbox", "--memory-mb", str(limits.memory_mb),
+             "--root", str(sandbox.root), "--protect", identities(protected), "--protect-names", digests(protected),
+             *(["--processes", str(PROCESS_LIMIT)] if sandbox.kind == "bwrap" else []),
+             "-f", "{connection_file}", "--HistoryManager.enabled=False"]
+    if sandbox.kind != "bwrap":
+        return inner
+    from .boundary import launcher
+    return launcher(sandbox.root, "{connection_file}", inner)
 
 
 # ---------------------------------------------------------------- inside the kernel process
@@ -164,8 +194,13 @@ def _opens_for_writing(args: tuple) -> bool:
     return isinstance(flags, int) and bool(flags & WRITE_FLAGS)
 
 
-def make_guard(root: str, protected: set[tuple[int, int]], log: Callable[[dict], None]) -> Callable:
-    """Return the audit hook that keeps a kernel inside its sandbox `root` (see the module docstring)."""
+def make_guard(root: str, protected: set[tuple[int, int]], log: Callable[[dict], None],
+               names: frozenset[str] = frozenset()) -> Callable:
+    """Return the audit hook that keeps a kernel inside its sandbox `root` (see the module docstring).
+
+    `protected` are the protected folders' (device, inode) pairs, `names` the digests of their paths
+    (`path_digest`): behind bwrap they do not exist inside, and a try to reach them is still reported.
+    """
     root, pid = os.path.realpath(root), os.getpid()
     writable = (os.path.join(root, "work"), os.path.join(root, "home"), "/dev")
 
@@ -178,6 +213,8 @@ def make_guard(root: str, protected: set[tuple[int, int]], log: Callable[[dict],
                 return True
         except OSError:
             pass
+        if path_digest(folder) in names:
+            return True
         parent = os.path.dirname(folder)
         return parent != folder and in_protected(parent)
 
@@ -237,8 +274,10 @@ def _logger(path: str) -> Callable[[dict], None]:
     return log
 
 
-def _set_limits(memory_mb: int) -> None:
-    """Cap the kernel's memory, the size of the files it writes, and core dumps."""
+def _set_limits(memory_mb: int, processes: int | None = None) -> None:
+    """Cap the kernel's memory, the size of the files it writes, core dumps, and (in bwrap) its processes."""
+    if processes:
+        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
     memory = memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
@@ -266,11 +305,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-mb", type=int, required=True)
     parser.add_argument("--root", required=True)
     parser.add_argument("--protect", default="")
+    parser.add_argument("--protect-names", default="")
+    parser.add_argument("--processes", type=int, default=None)
     args, kernel_args = parser.parse_known_args(argv)
     protected = {tuple(int(n) for n in pair.split(":")) for pair in args.protect.split(",") if pair}
-    _set_limits(args.memory_mb)
+    _set_limits(args.memory_mb, args.processes)
     _preload()
-    sys.addaudithook(make_guard(args.root, protected, _logger(os.path.join(args.root, "guard.log"))))
+    names = frozenset(n for n in args.protect_names.split(",") if n)
+    sys.addaudithook(make_guard(args.root, protected, _logger(os.path.join(args.root, "guard.log")), names))
     if sys.path and sys.path[0] in ("", os.getcwd()):  # as ipykernel_launcher does: no imports from the cwd
         del sys.path[0]
     sys.argv = [sys.argv[0], *kernel_args]

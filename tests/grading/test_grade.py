@@ -23,11 +23,12 @@ from coursekit.cli import main
 from coursekit.grading import CodeTask, Exact, Numeric
 from coursekit.grading.answers import canonical, number_text
 from coursekit.grading.assignment import load_assignment
-from coursekit.grading.grade import Cell, Submission, find_submissions, grade, parse_notebook, run_cells
+from coursekit.grading.grade import grade, run_cells, sandbox_note
 from coursekit.grading.gradebook import write_atomic
 from coursekit.grading.kernel import CellRun
 from coursekit.grading.release import ANSWER_KEY, HIDDEN
 from coursekit.grading.sandbox import Limits
+from coursekit.grading.submissions import Cell, Submission, find_submissions, parse_notebook
 
 from crafted import ASSIGNMENT, SOLUTION, SOLUTIONS, add_cell, answered, fresh, solution, with_cell, write
 
@@ -139,7 +140,8 @@ def _row(book: dict, student: str) -> dict:
 
 def test_the_solution_answers_score_full_marks(graded):
     row = _row(graded[2], "perfect")
-    assert (row["status"], row["total"], row["notes"], row["flags"]) == ("graded", N, [], [])
+    assert (row["status"], row["total"], row["flags"]) == ("graded", N, [])
+    assert row["notes"] == [sandbox_note("bwrap")] and row["sandbox"] == "bwrap"
 
 
 def test_a_fresh_student_copy_scores_zero(graded):

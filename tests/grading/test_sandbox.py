@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
-from coursekit.grading.sandbox import Sandbox, make_guard
+from coursekit.grading.sandbox import Sandbox, digests, make_guard, path_digest
 
 
 @pytest.fixture
@@ -75,3 +76,12 @@ def test_the_kernel_environment_holds_nothing_of_the_graders(guarded, monkeypatc
     env = guarded[2].env()
     assert "SOLUTIONS_DIR" not in env and env["HOME"] == str(guarded[2].home)
     assert all(not v.startswith("/somewhere") for v in env.values())
+
+
+def test_a_protected_folder_that_is_not_there_is_known_by_the_digest_of_its_path(tmp_path):
+    box, log, gone = Sandbox(tmp_path), [], "/nowhere/course/solutions"  # behind bwrap the folder is not there
+    guard = make_guard(str(box.root), set(), log.append, frozenset(digests([Path(gone)]).split(",")))
+    with pytest.raises(PermissionError, match="read the grader's folders"):
+        guard("open", (gone + "/01_questionnaire.ipynb", "r", 0))
+    guard("open", ("/nowhere/course/data.csv", "r", 0))
+    assert [e["kind"] for e in log] == ["protected"] and path_digest(gone) not in gone
