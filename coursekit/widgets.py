@@ -246,3 +246,84 @@ def lr_finder_explorer(finder: tuple, make_learner: Callable, suggestions: dict 
 
 
 __all__ += ["LRTrial", "lr_verdict", "try_lr", "plot_lr_trial", "lr_finder_explorer"]
+
+
+# -- chapter 9: class activation maps, one image and one class at a time --------------------------------------
+
+def cam_maps(model: torch.nn.Module, images: torch.Tensor, n_classes: int, method: str = "cam",
+             layer: torch.nn.Module | None = None) -> torch.Tensor:
+    """Return the maps of every class for every image, normalised to [0, 1] and resized to the images:
+    `(n_images, n_classes, h, w)`. `method` is 'cam' (`class_activation_map`) or 'grad_cam' (at `layer`)."""
+    from .cam import class_activation_map, grad_cam, normalize_cam, resize_cam
+
+    if method not in ("cam", "grad_cam"):
+        raise ValueError(f"cam_maps: method must be 'cam' or 'grad_cam'; got {method!r}.")
+    maps = []
+    for k in range(n_classes):
+        cam = class_activation_map(model, images, k) if method == "cam" else grad_cam(model, images, k, layer=layer)
+        maps.append(resize_cam(normalize_cam(cam), tuple(images.shape[-2:])))
+    return torch.stack(maps, 1).cpu()
+
+
+def plot_cam_panel(img: torch.Tensor, cam: torch.Tensor, probs: torch.Tensor, vocab: list, cls: int,
+                   label: int | None = None, figsize: tuple = (8, 2.6)):
+    """Return a figure: the image, the map of class `cls` over it, and the predicted probability of each class."""
+    import matplotlib.pyplot as plt
+
+    from .cam import show_cam
+    from .plots import show_image
+
+    fig, (ax_img, ax_cam, ax_p) = plt.subplots(1, 3, figsize=figsize, gridspec_kw={"width_ratios": [1, 1, 1.3]})
+    show_image(img.cpu(), ax=ax_img, title="image" if label is None else f"image (label: {vocab[label]})")
+    show_cam(img.cpu(), cam, ax=ax_cam, title=f"map of {vocab[cls]}")
+    colors = ["tab:orange" if k == cls else "tab:gray" for k in range(len(vocab))]
+    ax_p.barh(range(len(vocab)), probs.cpu().float(), color=colors)
+    ax_p.set(yticks=range(len(vocab)), yticklabels=vocab, xlim=(0, 1), xlabel="probability", title="prediction")
+    ax_p.invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def cam_explorer(model: torch.nn.Module, images: torch.Tensor, vocab: list, labels: torch.Tensor | None = None,
+                 method: str = "cam", layer: torch.nn.Module | None = None, index: int = 0, cls: int | None = None):
+    """Return a panel: an image slider over `images`, one toggle button per class of `vocab`, a label
+    (`dog: probability 0.73 (image 3, predicted dog)`) and the figure of `plot_cam_panel`.
+
+    Maps and probabilities are computed once, for every image and class; the panel's `figure` attribute
+    holds the current figure, `text` the label's text, so it can be used (and tested) without a frontend.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from .utils import evaluating
+
+    images = images.detach()
+    maps = cam_maps(model, images, len(vocab), method, layer)
+    with torch.no_grad(), evaluating(model):
+        probs = torch.softmax(model(images), dim=1).cpu()
+    preds = probs.argmax(1)
+    slider = widgets.IntSlider(value=index, min=0, max=len(images) - 1, description="image", continuous_update=False)
+    toggle = widgets.ToggleButtons(options=[(name, k) for k, name in enumerate(vocab)],
+                                   value=int(preds[index]) if cls is None else cls, description="class")
+    label, out = widgets.Label(), widgets.Output()
+    panel = widgets.VBox([widgets.HBox([slider]), toggle, label, out])
+    panel.maps, panel.probs = maps, probs
+
+    def redraw(*_):
+        i, k = slider.value, toggle.value
+        fig = plot_cam_panel(images[i], maps[i, k], probs[i], vocab, k, None if labels is None else int(labels[i]))
+        panel.figure, panel.text = fig, f"{vocab[k]}: probability {probs[i, k]:.2f} (image {i}, predicted {vocab[preds[i]]})"
+        with out:
+            out.clear_output(wait=True)
+            display(fig)
+        label.value = panel.text
+        plt.close(fig)
+
+    slider.observe(redraw, names="value")
+    toggle.observe(redraw, names="value")
+    redraw()
+    return panel
+
+
+__all__ += ["cam_maps", "plot_cam_panel", "cam_explorer"]

@@ -7,7 +7,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from coursekit.cam import class_activation_map, grad_cam, resize_cam, show_cam  # noqa: E402
+from coursekit.cam import (cam_peak, class_activation_map, grad_cam, normalize_cam, pointing_game,  # noqa: E402
+                           resize_cam, show_cam)
 from coursekit.models import cifar_resnet  # noqa: E402
 
 
@@ -131,3 +132,68 @@ def test_cam_on_a_vision_learner_needs_its_simple_head():
         class_activation_map(_vision_learner().model, torch.rand(2, 3, 32, 32))
     learn = _vision_learner(concat_pool=False, first_bn=False, lin_ftrs=[], ps=0)
     assert class_activation_map(learn.model, torch.rand(2, 3, 32, 32)).shape == (2, 8, 8)
+
+
+def _class_conv_model(kernel_size=3):
+    """The spot model with lesson 7's head: a class convolution (2 classes), then average pooling and flatten."""
+    torch.manual_seed(0)
+    body = _spot_model()[0]
+    return nn.Sequential(body, nn.Sequential(nn.Conv2d(2, 2, kernel_size, padding=kernel_size // 2),
+                                             nn.AdaptiveAvgPool2d(1), nn.Flatten()))
+
+
+def test_cam_of_a_class_convolution_head_is_its_output_channel_and_averages_to_the_score():
+    m, x = _class_conv_model(), torch.rand(3, 1, 16, 16)
+    cam = class_activation_map(m, x, target=torch.tensor([0, 1, 1]))
+    maps = m[1][0](m[0](x)).detach()
+    assert torch.equal(cam, maps[torch.arange(3), torch.tensor([0, 1, 1])])
+    assert torch.allclose(cam.mean((1, 2)), m(x).detach()[torch.arange(3), torch.tensor([0, 1, 1])], atol=1e-6)
+
+
+def test_cam_of_a_one_by_one_class_convolution_equals_the_linear_head_with_the_same_weights():
+    conv_model = _class_conv_model(kernel_size=1)
+    fc = nn.Linear(2, 2)
+    with torch.no_grad():
+        fc.weight.copy_(conv_model[1][0].weight[:, :, 0, 0])
+        fc.bias.copy_(conv_model[1][0].bias)
+    lin_model = nn.Sequential(conv_model[0], nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), fc))
+    x = _image(3, 4)
+    bias = conv_model[1][0].bias[1].item()
+    assert torch.allclose(class_activation_map(conv_model, x, 1), class_activation_map(lin_model, x, 1) + bias, atol=1e-6)
+
+
+def test_cam_refuses_a_class_convolution_followed_by_more_than_pooling():
+    m = _class_conv_model()
+    m[1].append(nn.ReLU())
+    with pytest.raises(ValueError, match="grad_cam"):
+        class_activation_map(m, _image(2, 2))
+
+
+def test_grad_cam_right_before_the_pooling_is_relu_cam_over_the_number_of_positions():
+    m, x = _class_conv_model(), _image(4, 9)
+    cam = class_activation_map(m, x, target=1)
+    assert torch.allclose(grad_cam(m, x, target=1, layer=m[1][0]), torch.relu(cam) / 256, atol=1e-7)
+
+
+def test_normalize_cam_maps_each_map_to_zero_one():
+    cam = torch.tensor([[[1.0, 3.0], [2.0, 5.0]], [[-2.0, 0.0], [0.0, 2.0]]])
+    out = normalize_cam(cam)
+    assert torch.allclose(out, torch.tensor([[[0.0, 0.5], [0.25, 1.0]], [[0.0, 0.5], [0.5, 1.0]]]))
+    assert torch.allclose(normalize_cam(cam[0]), out[0])
+    assert torch.equal(normalize_cam(torch.ones(2, 3)), torch.zeros(2, 3))   # a flat map stays finite
+
+
+def test_cam_peak_gives_row_and_column():
+    cam = torch.zeros(2, 4, 5)
+    cam[0, 3, 1] = 1.0
+    cam[1, 0, 4] = 2.0
+    assert cam_peak(cam).tolist() == [[3, 1], [0, 4]]
+
+
+def test_pointing_game_counts_a_peak_inside_the_box_only():
+    cam = torch.zeros(3, 10, 10)
+    cam[:, 4, 6] = 1.0
+    boxes = torch.tensor([[4, 6, 1, 1], [0, 0, 4, 6], [2, 5, 3, 2]])   # exactly on it, just outside, around it
+    assert pointing_game(cam, boxes).tolist() == [True, False, True]
+    with pytest.raises(ValueError, match="top, left, height, width"):
+        pointing_game(cam, boxes[:2])

@@ -87,3 +87,25 @@ def test_hooks_index_and_length():
     with Hooks([m[0], m[2]], lambda mod, i, o: o.shape[-1]) as hs:
         m(torch.randn(1, 3))
         assert len(hs) == 2 and hs[1].stored == 2 and hs.stored == [4, 2]
+
+
+def test_a_hook_that_is_not_removed_keeps_running_and_a_removed_one_stops():
+    m, calls = _model(), []
+    h = Hook(m[0], lambda mod, inp, out: calls.append(out.shape) or len(calls))
+    for _ in range(3):
+        m(torch.randn(2, 3))
+    assert len(calls) == 3 and h.stored == 3
+    h.remove()
+    m(torch.randn(2, 3))
+    assert len(calls) == 3 and repr(h).startswith("Hook(removed")
+
+
+def test_forward_and_backward_hooks_on_one_layer_give_activations_and_their_gradients():
+    m, x = _model(), torch.randn(4, 3)
+    with hook_output(m[1]) as acts, hook_output(m[1], grad=True) as grads:
+        out = m(x)
+        (out ** 2).sum().backward()
+    w = m[2].weight.detach()
+    assert torch.allclose(grads.stored, 2 * out.detach() @ w)   # d(sum out^2)/d(relu) = 2 out W
+    assert torch.equal(acts.stored, torch.relu(m[0](x)).detach())
+    assert len(m[1]._forward_hooks) == 0 and len(m[1]._backward_hooks) == 0

@@ -153,3 +153,54 @@ def test_lr_finder_explorer_moves_the_marker_and_trains_on_the_button():
     assert panel.trial.lr == pytest.approx(10.0) and panel.children[1].value == "lr=10: diverging"
     assert panel.figure.axes[1].get_title().startswith("lr=10: diverging")
     plt.close("all")
+
+
+# -- chapter 9: the CAM panel ----------------------------------------------------------------------------------
+
+def _cam_model():
+    """A two-class model in lesson 7's form whose class 1 ("bright") map is high on bright pixels."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 2, 1)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])[:, :, None, None])
+        conv.bias.copy_(torch.tensor([1.5, -1.5]))
+    return torch.nn.Sequential(torch.nn.Sequential(torch.nn.Identity()),
+                               torch.nn.Sequential(conv, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())).eval()
+
+
+def _cam_images():
+    x = torch.zeros(3, 3, 8, 8)
+    x[0, :, :2, :2] = 1.0          # a bright corner, top left
+    x[1, :, 5:, 5:] = 1.0          # bottom right
+    x[2] = 0.9                     # bright everywhere
+    return x
+
+
+def test_cam_maps_gives_normalised_maps_of_every_class_at_the_image_size():
+    from coursekit.widgets import cam_maps
+
+    maps = cam_maps(_cam_model(), _cam_images(), 2)
+    assert maps.shape == (3, 2, 8, 8) and maps.min() >= 0 and maps.max() <= 1 + 1e-6
+    assert maps[0, 1, :2, :2].mean() > 0.9 and maps[0, 0, :2, :2].mean() < 0.1
+    model = _cam_model()
+    assert cam_maps(model, _cam_images(), 2, method="grad_cam", layer=model[0]).shape == (3, 2, 8, 8)
+    with pytest.raises(ValueError, match="'cam' or 'grad_cam'"):
+        cam_maps(_cam_model(), _cam_images(), 2, method="gradcam")
+
+
+def test_cam_explorer_redraws_when_the_class_or_the_image_changes_and_says_the_probability():
+    from coursekit.widgets import cam_explorer
+
+    panel = cam_explorer(_cam_model(), _cam_images(), ["dark", "bright"], labels=torch.tensor([0, 0, 1]))
+    slider, toggle, label = panel.children[0].children[0], panel.children[1], panel.children[2]
+    probs = torch.softmax(_cam_model()(_cam_images()), 1)
+    first = panel.figure
+    assert toggle.value == int(probs[0].argmax()) and label.value == panel.text
+    assert panel.text == f"dark: probability {probs[0, 0]:.2f} (image 0, predicted dark)"
+    toggle.value = 1
+    assert panel.figure is not first and panel.text.startswith(f"bright: probability {probs[0, 1]:.2f}")
+    assert panel.figure.axes[1].get_title() == "map of bright"
+    slider.value = 2
+    assert panel.text == f"bright: probability {probs[2, 1]:.2f} (image 2, predicted bright)"
+    assert panel.figure.axes[0].get_title() == "image (label: bright)"
+    plt.close("all")
