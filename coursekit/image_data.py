@@ -255,6 +255,15 @@ def _split_files(files: list[Path], valid_pct: float, seed: int | None) -> tuple
     return [files[i] for i in tr], [files[i] for i in va]
 
 
+def _only_classes(files: list[Path], vocab: Sequence[str]) -> list[Path]:
+    """Return the files whose folder is one of `vocab`, or say which folders there are when `vocab` names others."""
+    folders = {f.parent.name for f in files}
+    missing = [c for c in vocab if c not in folders]
+    if missing:
+        raise ValueError(f"from_folder(vocab=...): no folder for {missing}; the folders are {sorted(folders)}.")
+    return [f for f in files if f.parent.name in vocab]
+
+
 class ImageDataLoaders(DataLoaders):
     """`DataLoaders` of image files, labelled by their folder or their name, cached as one tensor."""
 
@@ -262,10 +271,11 @@ class ImageDataLoaders(DataLoaders):
     def from_folder(cls, path: str | Path, train: str = "train", valid: str = "valid",
                     valid_pct: float | None = None, seed: int | None = None, item_tfms: Any = None,
                     bs: int = 64, normalize: Any = None, convert: str | None = "RGB",
-                    batch_tfms: Any = None, device: Any = None) -> "ImageDataLoaders":
+                    batch_tfms: Any = None, device: Any = None, vocab: Sequence[str] | None = None) -> "ImageDataLoaders":
         """Return loaders over `path/train/<class>/*` and `path/valid/<class>/*`.
 
         With `valid_pct`, all images under `path` are split at random (same split for the same `seed`).
+        `vocab` keeps only the images of those classes (e.g. `vocab=['cat', 'dog']` of CIFAR-10's ten).
         `normalize` is None (pixels in [0, 1]), 'imagenet' or a `(mean, std)` pair. `batch_tfms`:
         functions applied, after normalising, to each training batch of images (augmentation).
         """
@@ -274,6 +284,8 @@ class ImageDataLoaders(DataLoaders):
             train_files, valid_files = get_image_files(path, [train]), get_image_files(path, [valid])
         else:
             train_files, valid_files = _split_files(get_image_files(path), valid_pct, seed)
+        if vocab is not None:
+            train_files, valid_files = _only_classes(train_files, vocab), _only_classes(valid_files, vocab)
         if not train_files or not valid_files:
             raise FileNotFoundError(f"from_folder found {len(train_files)} training and {len(valid_files)} validation "
                                     f"images under {path} (looking in '{train}' and '{valid}', or pass valid_pct).")

@@ -176,6 +176,15 @@ class DataLoader:
             setattr(dl, k, v)
         return dl
 
+    def subset(self, idxs: Sequence[int]) -> "DataLoader":
+        """Return a loader over the items at `idxs` only, with the same settings: `dls.train.subset(range(256))`."""
+        idxs = torch.as_tensor(list(idxs), dtype=torch.long)
+        if len(idxs) and (idxs.min() < -self.n or idxs.max() >= self.n):
+            raise IndexError(f"subset: indices must be below the loader's {self.n} items; got {idxs.min()} to {idxs.max()}.")
+        if self.tensors is None:
+            return self.new(dataset=torch.utils.data.Subset(self.dataset, idxs.tolist()))
+        return self.new(tensors=tuple(t[idxs] for t in self.tensors), _on_device=None)  # drop the copy of all items
+
     def __repr__(self) -> str:
         kind = "tensors" if self.tensors is not None else type(self.dataset).__name__
         return f"DataLoader({self.n} items from {kind}, bs={self.bs}, shuffle={self.shuffle}, device={self.device})"

@@ -52,6 +52,15 @@ def test_from_folder_reads_classes_splits_and_labels(tmp_path):
     assert torch.allclose(xb[:, 0, 0, 0], torch.where(yb == 0, 10 / 255, 200 / 255))
 
 
+def test_from_folder_vocab_keeps_only_those_classes_and_names_the_folders_it_lacks(tmp_path):
+    path = _make_folder(tmp_path)
+    dls = ImageDataLoaders.from_folder(path, vocab=["dog"], bs=1, device="cpu")
+    assert dls.vocab == ["dog"] and dls.train.n == 3 and dls.valid.n == 1
+    assert all(f.parent.name == "dog" for f in dls.train.items + dls.valid.items)
+    with pytest.raises(ValueError, match=r"no folder for \['bird'\]; the folders are \['cat', 'dog'\]"):
+        ImageDataLoaders.from_folder(path, vocab=["dog", "bird"], device="cpu")
+
+
 def test_from_folder_valid_pct_is_reproducible_and_disjoint(tmp_path):
     path = _make_folder(tmp_path)
     a = ImageDataLoaders.from_folder(path, valid_pct=0.25, seed=42, device="cpu")

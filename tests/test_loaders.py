@@ -139,3 +139,19 @@ def test_image_names_moved_to_image_data_are_still_importable_from_loaders():
 def test_unknown_name_in_loaders_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         loaders.nothing
+
+
+def test_subset_keeps_only_those_items_and_the_settings():
+    x, y = torch.arange(10.0).view(10, 1), torch.arange(10)
+    dl = DataLoader.from_tensors(x, y, bs=2, after_batch=lambda xb: xb * 10)
+    small = dl.subset([7, 1, 3])
+    assert small.n == 3 and dl.n == 10 and small.bs == 2
+    xb, yb = next(iter(small))
+    assert yb.tolist() == [7, 1] and xb.flatten().tolist() == [70.0, 10.0]
+
+
+def test_subset_of_a_dataset_of_items_and_out_of_range_indices():
+    dl = DataLoader([(torch.tensor([float(i)]), i) for i in range(5)], bs=5)
+    assert next(iter(dl.subset(range(3))))[1].tolist() == [0, 1, 2]
+    with pytest.raises(IndexError, match="below the loader's 5 items"):
+        dl.subset([2, 5])
