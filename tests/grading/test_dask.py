@@ -47,9 +47,14 @@ def _class(root):
 def cluster():
     """Start a LocalCluster of 2 worker processes, one thread each, on 127.0.0.1."""
     from distributed import LocalCluster
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                      silence_logs=logging.ERROR) as c:
-        yield c
+    environ = dict(os.environ)  # Dask's nanny sets OMP_NUM_THREADS=1 (and more) in *this* process's environment
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                          silence_logs=logging.ERROR) as c:
+            yield c
+    finally:  # put it back, or every kernel started after this test (nbval's too) computes with one thread
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 def _kill_a_worker_when(cluster, ready, stop: threading.Event) -> list[int]:

@@ -459,7 +459,9 @@ def test_every_other_questionnaire_round_trips_through_the_grader(path, tmp_path
     subs = tmp_path / "subs"
     write(answered(path=path), subs / "right" / path.name)
     write(fresh(path=path), subs / "fresh" / path.name)
-    book = grade(subs, path.stem, out=tmp_path / "grades", solutions=SOLUTIONS, progress=False, log=None)
+    # Some Trials train a model for most of a minute on 2 cores: graded, as the README says, with --cell-timeout 120.
+    book = grade(subs, path.stem, out=tmp_path / "grades", solutions=SOLUTIONS, progress=False, log=None,
+                 limits=Limits(cell_timeout=120, timeout=900, memory_mb=2048))
     rows = [(r["student"], r["status"], r["total"], r["flags"]) for r in book["students"]]
     assert rows == [("fresh", "graded", 0, []), ("right", "graded", book["max_points"], [])], \
         [r["notes"] for r in book["students"]]
